@@ -1,0 +1,42 @@
+# fediops.mastodon: the two operator-facing commands are `make demo` and `make test`.
+# Every target installs what it needs first and skips what is already there.
+SHELL := /bin/bash
+SCENARIO ?=
+PLATFORM ?=
+RELEASES ?= bookworm trixie
+
+.PHONY: demo test venv docker images units sanity lint tarball molecule clean
+
+demo: venv docker
+	@./scripts/build-images.sh bookworm && ./scripts/bake-standin.sh bookworm
+	@./scripts/demo.sh
+
+test: venv docker
+	@./scripts/run-tests.sh $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(PLATFORM),--platform $(PLATFORM))
+
+venv:
+	@./scripts/bootstrap-venv.sh
+
+docker:
+	@./scripts/ensure-docker.sh
+
+images: docker
+	@./scripts/build-images.sh $(RELEASES) && ./scripts/bake-standin.sh $(RELEASES)
+
+units: venv
+	@./scripts/run-tests.sh --only units
+
+sanity: venv
+	@./scripts/run-tests.sh --only sanity
+
+lint: venv
+	@./scripts/run-tests.sh --only lint
+
+tarball: venv
+	@./scripts/run-tests.sh --only tarball
+
+molecule: venv docker
+	@./scripts/run-tests.sh --only molecule $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(PLATFORM),--platform $(PLATFORM))
+
+clean:
+	rm -rf .cache tests/output

@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""KEY=VALUE files (Mastodon's .env.production), as pure functions.
+
+Mastodon reads .env.production with the dotenv gem (and the streaming server with Node's dotenv).
+Only the lines for the keys being set are rewritten; comments, blank lines, order and every other
+key stay exactly as they were, so an operator's hand edits survive.
+"""
+
+from __future__ import annotations
+
+import re
+
+KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+LINE_RE = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=(?P<value>.*)$")
+# Left unquoted, these characters mean the same to dotenv (Ruby and Node) as to a shell reader.
+PLAIN_RE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
+SECRET_HINTS = ("PASS", "SECRET", "_KEY", "TOKEN", "PRIVATE")
+MASK = "********"
+# user:password@ inside a URL value (DATABASE_URL, CACHE_REDIS_URL, ...).
+URL_PASSWORD_RE = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)")
+
+
+class EnvFileError(ValueError):
+    """A key or value that cannot be written safely."""
+
+
+def is_secret(key, secret_keys=()):
+    """True when the value of `key` must never be shown."""
+    upper = key.upper()
+    return key in secret_keys or any(hint in upper for hint in SECRET_HINTS)
+
+
+def parse_value(raw):
+    """Return the value dotenv would read from the text right of `=`."""
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        return raw[1:-1]
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        inner = raw[1:-1]
+        out, i = [], 0
+        while i < len(inner):
+            ch = inner[i]
+            if ch == "\\" and i + 1 < len(inner):
+                nxt = inner[i + 1]
+                out.append({"n": "\n", "r": "\r", "t": "\t"}.get(nxt, nxt))
+                i += 2
+                continue
+            out.append(ch)
+            i += 1
+        return "".join(out)
+    # An unquoted value ends at an inline comment (" #").
+    return re.split(r"\s+#", raw, maxsplit=1)[0].strip()
+
+
+def format_value(value):
+    """Render `value` so that dotenv reads it back unchanged."""
+    value = str(value)
+    if PLAIN_RE.fullmatch(value):
+        return value
+    if "'" not in value and "\n" not in value:
+        # Single quotes are literal in dotenv: no escapes, no ${VAR} expansion.
+        return "'%s'" % value
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("$", "\\$"))
+    return '"%s"' % escaped
+
+
+def validate(values):
+    """Raise EnvFileError for keys or values that cannot be represented."""
+    for key, value in values.items():
+        if not KEY_RE.fullmatch(key):
+            raise EnvFileError("invalid key %r: use letters, digits and underscores, not starting with a digit" % key)
+        if value is not None and "\x00" in str(value):
+            raise EnvFileError("the value of %s contains a NUL byte" % key)
+
+
+def _lines(text):
+    """Split on newlines only: dotenv does not treat other Unicode line breaks as line ends."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def parse(text):
+    """Return {key: value} as dotenv would read it (the first definition wins, as in dotenv)."""
+    result = {}
+    for line in _lines(text):
+        match = LINE_RE.match(line)
+        if match and match.group("key") not in result:
+            result[match.group("key")] = parse_value(match.group("value"))
+    return result
+
+
+def update(text, values):
+    """Apply `values` ({key: value or None}) to the file text.
+
+    Returns (new_text, added, updated, removed) with sorted key names. A key set to None is removed.
+    A key already present keeps its line position; later duplicates of a managed key are dropped so
+    that no stale definition can shadow the new one.
+    """
+    validate(values)
+    wanted = {k: (None if v is None else str(v)) for k, v in values.items()}
+    lines = _lines(text)
+    seen = set()
+    out, updated, removed = [], set(), set()
+    for line in lines:
+        match = LINE_RE.match(line)
+        key = match.group("key") if match else None
+        if key is None or key not in wanted:
+            out.append(line)
+            continue
+        if key in seen or wanted[key] is None:
+            removed.add(key) if wanted[key] is None else updated.add(key)
+            seen.add(key)
+            continue
+        seen.add(key)
+        if parse_value(match.group("value")) == wanted[key]:
+            out.append(line)
+        else:
+            out.append("%s%s=%s" % (match.group("lead"), key, format_value(wanted[key])))
+            updated.add(key)
+    added = []
+    for key in values:
+        if key not in seen and wanted[key] is not None:
+            out.append("%s=%s" % (key, format_value(wanted[key])))
+            added.append(key)
+    if not (added or updated or removed):
+        return text, [], [], []
+    new_text = "\n".join(out) + ("\n" if out else "")
+    return new_text, sorted(added), sorted(updated), sorted(removed)
+
+
+def mask(text, secret_keys=()):
+    """Return `text` with the values of secret keys replaced, for diffs and logs."""
+    out = []
+    for line in text.split("\n"):
+        match = LINE_RE.match(line)
+        if match and is_secret(match.group("key"), secret_keys) and match.group("value").strip():
+            out.append("%s%s=%s" % (match.group("lead"), match.group("key"), MASK))
+        elif match:
+            out.append(URL_PASSWORD_RE.sub(lambda m: m.group("head") + MASK, line))
+        else:
+            out.append(line)
+    return "\n".join(out)

@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: env_file
+short_description: Manage KEY=VALUE settings in a dotenv file such as Mastodon's .env.production
+version_added: 0.1.0
+description:
+  - Sets and removes keys in a C(KEY=VALUE) file the way Mastodon's dotenv readers understand it.
+  - Only the lines of the keys given are touched; comments, blank lines, order and all other keys are kept.
+  - Values are quoted only when dotenv needs it, with single quotes where possible so that C($) stays literal.
+  - Values of secret keys are masked in the diff and never returned.
+options:
+  path:
+    description: The file to manage.
+    type: path
+    default: /home/mastodon/live/.env.production
+  values:
+    description:
+      - Keys to set, with their values. A value of V(null) removes the key.
+      - Values are written as strings; V(true) becomes C(true).
+    type: dict
+    required: true
+  secret_keys:
+    description:
+      - Keys whose values are masked in the diff, in addition to keys whose name contains
+        C(PASS), C(SECRET), C(_KEY), C(TOKEN) or C(PRIVATE).
+      - Passwords inside URLs (C(scheme://user:password@host)) are always masked.
+    type: list
+    elements: str
+    default: []
+  create:
+    description: Create the file if it does not exist. When V(false), a missing file is an error.
+    type: bool
+    default: true
+  owner:
+    description: Owner of the file. Left as it is when omitted.
+    type: str
+  group:
+    description: Group of the file. Left as it is when omitted.
+    type: str
+  mode:
+    description: Mode of the file, for example V('0640'). Left as it is when omitted; a new file gets V('0640').
+    type: raw
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+author:
+  - fediops.mastodon contributors
+"""
+
+EXAMPLES = r"""
+- name: Point Mastodon at PgBouncer
+  fediops.mastodon.env_file:
+    path: /home/mastodon/live/.env.production
+    values:
+      DB_HOST: 127.0.0.1
+      DB_PORT: 6432
+      DB_PASS: "{{ mastodon_db_password }}"
+      PREPARED_STATEMENTS: "false"
+    owner: mastodon
+    group: mastodon
+    mode: "0640"
+  notify: Restart mastodon services
+
+- name: Stop using a separate cache
+  fediops.mastodon.env_file:
+    values:
+      CACHE_REDIS_URL: null
+"""
+
+RETURN = r"""
+added:
+  description: Keys that were not in the file and were added.
+  returned: always
+  type: list
+  elements: str
+  sample: [PREPARED_STATEMENTS]
+updated:
+  description: Keys whose value changed (or whose duplicate definitions were dropped).
+  returned: always
+  type: list
+  elements: str
+  sample: [DB_PORT]
+removed:
+  description: Keys that were removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [CACHE_REDIS_URL]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import (
+    URL_PASSWORD_RE,
+    EnvFileError,
+    is_secret,
+    mask,
+    update,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="/home/mastodon/live/.env.production"),
+            values=dict(type="dict", required=True, no_log=False),
+            secret_keys=dict(type="list", elements="str", default=[], no_log=False),
+            create=dict(type="bool", default=True),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            mode=dict(type="raw"),
+        ),
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    values = module.params["values"]
+    secret_keys = module.params["secret_keys"]
+    # Values of secret keys must never reach the log, whatever the caller's no_log says.
+    for key, value in values.items():
+        if value is None:
+            continue
+        if is_secret(key, secret_keys):
+            module.no_log_values.add(str(value))
+        for match in URL_PASSWORD_RE.finditer(str(value)):
+            module.no_log_values.add(match.group("password"))
+
+    exists = os.path.exists(path)
+    if not exists and not module.params["create"]:
+        module.fail_json(msg="%s does not exist and create is false" % path)
+    before = ""
+    if exists:
+        with open(path, "r", encoding="utf-8") as handle:
+            before = handle.read()
+    try:
+        after, added, updated, removed = update(before, values)
+    except EnvFileError as exc:
+        module.fail_json(msg="%s: %s" % (path, exc))
+
+    changed = after != before
+    result = dict(changed=changed, added=added, updated=updated, removed=removed, path=path)
+    if module._diff:
+        result["diff"] = dict(
+            before_header=path, after_header=path,
+            before=mask(before, secret_keys), after=mask(after, secret_keys),
+        )
+
+    if changed and not module.check_mode:
+        directory = os.path.dirname(path) or "."
+        tmp = os.path.join(directory, ".%s.fediops-tmp" % os.path.basename(path))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(after)
+        if exists:
+            st = os.stat(path)
+            os.chown(tmp, st.st_uid, st.st_gid)
+            os.chmod(tmp, st.st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o640)
+        module.atomic_move(tmp, path)
+
+    if os.path.exists(path) or module.check_mode:
+        file_args = module.load_file_common_arguments(
+            dict(path=path, owner=module.params["owner"], group=module.params["group"],
+                 mode=module.params["mode"]))
+        if os.path.exists(path):
+            result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+        elif any(module.params[k] is not None for k in ("owner", "group", "mode")):
+            result["changed"] = True
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from ansible_collections.fediops.mastodon.plugins.module_utils import env_file as ef
+
+SAMPLE = """# Federation
+LOCAL_DOMAIN=example.test
+
+# PostgreSQL
+DB_HOST=/var/run/postgresql
+DB_USER=mastodon
+DB_PASS=
+DB_PORT=5432
+export REDIS_HOST=localhost # inline comment
+SECRET_KEY_BASE='abc$def'
+"""
+
+
+def test_parse_reads_dotenv_forms():
+    parsed = ef.parse(SAMPLE)
+    assert parsed["LOCAL_DOMAIN"] == "example.test"
+    assert parsed["DB_PASS"] == ""
+    assert parsed["REDIS_HOST"] == "localhost"
+    assert parsed["SECRET_KEY_BASE"] == "abc$def"
+
+
+def test_update_keeps_comments_order_and_other_keys():
+    new, added, updated, removed = ef.update(SAMPLE, {"DB_PORT": 6432, "DB_HOST": "127.0.0.1",
+                                                      "PREPARED_STATEMENTS": "false"})
+    assert added == ["PREPARED_STATEMENTS"]
+    assert updated == ["DB_HOST", "DB_PORT"]
+    assert removed == []
+    lines = new.splitlines()
+    assert lines[0] == "# Federation"
+    assert lines.index("DB_HOST=127.0.0.1") < lines.index("DB_USER=mastodon") < lines.index("DB_PORT=6432")
+    assert lines[-1] == "PREPARED_STATEMENTS=false"
+    assert "export REDIS_HOST=localhost # inline comment" in lines
+
+
+def test_update_is_idempotent():
+    once = ef.update(SAMPLE, {"DB_PORT": "6432", "X": "a b"})[0]
+    again = ef.update(once, {"DB_PORT": "6432", "X": "a b"})
+    assert again == (once, [], [], [])
+
+
+def test_unchanged_file_without_trailing_newline_stays_byte_identical():
+    text = "A=1\nB=2"
+    assert ef.update(text, {"A": "1"}) == (text, [], [], [])
+
+
+def test_remove_and_duplicates():
+    text = "A=1\nB=2\nA=3\n"
+    new, added, updated, removed = ef.update(text, {"A": "9", "B": None})
+    assert new == "A=9\n"
+    assert (added, updated, removed) == ([], ["A"], ["B"])
+    assert ef.update("A=1\n", {"Z": None}) == ("A=1\n", [], [], [])
+
+
+@pytest.mark.parametrize("value, rendered", [
+    ("plain", "plain"),
+    ("postgres://u@h:5432/db", "postgres://u@h:5432/db"),
+    ("has space", "'has space'"),
+    ("p$ss", "'p$ss'"),
+    ("it's", '"it\'s"'),
+    ("", ""),
+])
+def test_format_value(value, rendered):
+    assert ef.format_value(value) == rendered
+
+
+@pytest.mark.parametrize("key", ["1A", "A-B", "", "A B"])
+def test_invalid_keys_are_refused(key):
+    with pytest.raises(ef.EnvFileError):
+        ef.update("", {key: "x"})
+
+
+def test_mask_hides_secret_values_and_url_passwords():
+    text = ("DB_PASS=hunter2\nCACHE_REDIS_URL=redis://:s3cret@127.0.0.1:6380/0\n"
+            "REPLICA_DATABASE_URL=postgresql://mastodon:pw@db:5432/m\nDB_USER=mastodon\nEMPTY_PASS=\n")
+    masked = ef.mask(text)
+    assert "hunter2" not in masked and "s3cret" not in masked and ":pw@" not in masked
+    assert "DB_USER=mastodon" in masked
+    assert "EMPTY_PASS=\n" in masked
+    assert ef.mask("CUSTOM=x\n", ["CUSTOM"]) == "CUSTOM=%s\n" % ef.MASK
+
+
+values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), max_size=40)
+
+
+@given(values)
+def test_any_value_round_trips_through_the_file(value):
+    text, _, _, _ = ef.update("# head\nOTHER=1\n", {"KEY": value})
+    assert ef.parse(text)["KEY"] == value
+    assert ef.parse(text)["OTHER"] == "1"
+    assert ef.update(text, {"KEY": value})[0] == text
