@@ -49,11 +49,13 @@ options:
     type: raw
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), with secrets masked.
     support: full
 author:
-  - fediops.mastodon contributors
+  - fediops maintainers (@fediops)
 """
 
 EXAMPLES = r"""
