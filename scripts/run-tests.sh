@@ -80,12 +80,13 @@ stage_tarball() {
   ./scripts/test-tarball.sh
 }
 
+# Scenarios run MOLECULE_JOBS at a time (default 2): they use separate containers and ephemeral
+# folders, and much of a converge is waiting on apt and services. Each writes .cache/logs/molecule-<name>.log.
 stage_molecule() {
-  local scenarios=() s p rc=0
+  local scenarios=() s jobs=${MOLECULE_JOBS:-2}
   if [ -n "$scenario" ]; then
     scenarios=("$scenario")
   else
-    # The stand-in first: every other scenario runs on the image it proves.
     scenarios=(standin)
     for s in $(ls molecule); do
       [ -f "molecule/$s/molecule.yml" ] && [ "$s" != standin ] && scenarios+=("$s")
@@ -93,14 +94,55 @@ stage_molecule() {
   fi
   ./scripts/build-images.sh bookworm trixie || return 1
   ./scripts/bake-standin.sh ${platform:-bookworm trixie} || return 1
+  declare -A pid_of start_of
+  local running=0 name rc
   for s in "${scenarios[@]}"; do
-    if [ -n "$platform" ]; then
-      run_stage "molecule $s ($platform)" molecule test -s "$s" --platform-name "$s-$platform"
-    else
-      run_stage "molecule $s" molecule test -s "$s"
-    fi
+    while [ "$running" -ge "$jobs" ]; do
+      wait -n
+      running=$((running - 1))
+      reap_molecule
+    done
+    echo "==> [molecule $s] $(date -u +%H:%M:%S) starting"
+    start_of[$s]=$(date +%s)
+    rm -f "$logdir/molecule-$s.rc"
+    (
+      if [ -n "$platform" ]; then
+        molecule test -s "$s" --platform-name "$s-$platform"
+      else
+        molecule test -s "$s"
+      fi >"$logdir/molecule-$s.log" 2>&1
+      echo $? >"$logdir/molecule-$s.rc"
+    ) &
+    pid_of[$s]=$!
+    running=$((running + 1))
   done
-  return $rc
+  while [ "$running" -gt 0 ]; do
+    wait -n
+    running=$((running - 1))
+    reap_molecule
+  done
+  reap_molecule
+}
+
+# Report every scenario whose process has ended and that was not reported yet.
+reap_molecule() {
+  local s rc end
+  for s in "${!pid_of[@]}"; do
+    [ -f "$logdir/molecule-$s.rc" ] || continue
+    rc=$(cat "$logdir/molecule-$s.rc")
+    end=$(date +%s)
+    grep -E '^(=+ .*(passed|failed|error).* =+|PASSED|FAILED|.*changed=[1-9].*)' "$logdir/molecule-$s.log" | tail -n 5
+    if [ $rc -eq 0 ]; then
+      results+=("$(printf '%-28s ok      %4ss' "molecule $s" $((end - ${start_of[$s]})))")
+    else
+      echo "---- last 80 lines of $logdir/molecule-$s.log ----"
+      tail -n 80 "$logdir/molecule-$s.log"
+      results+=("$(printf '%-28s FAILED  %4ss (exit %s)' "molecule $s" $((end - ${start_of[$s]})) "$rc")")
+      failed=$((failed + 1))
+    fi
+    echo "==> [molecule $s] finished in $((end - ${start_of[$s]}))s (exit $rc)"
+    unset "pid_of[$s]"
+  done
 }
 
 for stage in "${stages[@]}"; do
