@@ -1,0 +1,221 @@
+"""The stand-in Mastodon host runs like a real single-host Mastodon install.
+
+Every check talks to the real servers inside the container (127.0.0.1 only).
+"""
+
+import json
+import time
+import uuid
+
+import pytest
+
+LIVE = "/home/mastodon/live"
+MASTODON_UNITS = ["mastodon-web", "mastodon-sidekiq", "mastodon-streaming"]
+MASTODON_QUEUES = {"default", "push", "ingress", "mailers", "pull", "scheduler", "fasp"}
+
+
+def run_ok(host, cmd):
+    res = host.run(cmd)
+    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
+    return res.stdout
+
+
+def as_mastodon(host, cmd):
+    """Run cmd as mastodon in /home/mastodon/live (runuser sets HOME, USER)."""
+    return host.run(f"cd {LIVE} && runuser -u mastodon -- {cmd}")
+
+
+def main_pid(host, unit):
+    pid = int(run_ok(host, f"systemctl show --property=MainPID --value {unit}").strip())
+    assert pid > 0, f"{unit} has no main process"
+    return pid
+
+
+def http_get(host, url):
+    """GET url from inside the container; returns (status, body)."""
+    script = (
+        "import sys, urllib.request, urllib.error\n"
+        "try:\n"
+        "    r = urllib.request.urlopen(sys.argv[1], timeout=5)\n"
+        "    print(r.status); print(r.read().decode(), end='')\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code); print(e.read().decode(), end='')\n"
+    )
+    out = run_ok(host, f"python3 -c {quote(script)} {quote(url)}")
+    status, _, body = out.partition("\n")
+    return int(status), body
+
+
+def quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def redis(host, *args):
+    return run_ok(host, "redis-cli --raw " + " ".join(quote(a) for a in args))
+
+
+def sidekiq_processes(host):
+    """Sidekiq's registry: identity -> parsed info JSON."""
+    found = {}
+    for ident in redis(host, "SMEMBERS", "processes").split():
+        info = redis(host, "HGET", ident, "info").strip()
+        if info:
+            found[ident] = json.loads(info)
+    return found
+
+
+@pytest.mark.parametrize("unit", MASTODON_UNITS + ["postgresql", "redis-server"])
+def test_service_enabled_and_active(host, unit):
+    svc = host.service(unit)
+    assert svc.is_running, f"{unit} is not active"
+    assert svc.is_enabled, f"{unit} is not enabled"
+
+
+def test_postgresql_cluster_active(host):
+    out = run_ok(host, "systemctl list-units --plain --no-legend --state=active 'postgresql@*-main.service'")
+    assert "postgresql@" in out
+
+
+def test_redis_server_runs_with_the_test_container_dropin(host):
+    assert host.service("redis-server").is_running
+    dropins = run_ok(host, "systemctl show --property=DropInPaths --value redis-server")
+    assert "/etc/systemd/system/service.d/zz-fediops-test-container.conf" in dropins
+    assert run_ok(host, "redis-cli -h 127.0.0.1 -p 6379 PING").strip() == "PONG"
+
+
+@pytest.mark.parametrize("unit", MASTODON_UNITS)
+def test_units_keep_mastodon_hardening(host, unit):
+    text = host.file(f"/etc/systemd/system/{unit}.service").content_string
+    for line in ("User=mastodon", "WorkingDirectory=/home/mastodon/live", "Restart=always",
+                 "PrivateUsers=true", "ProtectSystem=strict", "NoNewPrivileges=true",
+                 "ReadWritePaths=/home/mastodon/live"):
+        assert line in text.splitlines(), f"{unit}: missing {line}"
+    props = run_ok(host, f"systemctl show --property=ProtectSystem,NoNewPrivileges,PrivateTmp,User {unit}")
+    assert "ProtectSystem=strict" in props
+    assert "NoNewPrivileges=yes" in props
+    assert "PrivateTmp=yes" in props
+    assert "User=mastodon" in props
+
+
+def test_sidekiq_unit_is_mastodons(host):
+    props = run_ok(host, "systemctl show --property=Environment,ExecStart mastodon-sidekiq")
+    assert "DB_POOL=25" in props
+    assert "MALLOC_ARENA_MAX=2" in props
+    assert "argv[]=/usr/bin/bundle exec sidekiq -c 25 ;" in props
+
+
+def test_env_production(host):
+    f = host.file(f"{LIVE}/.env.production")
+    assert f.user == "mastodon"
+    assert f.mode == 0o640
+    keys = {}
+    for line in f.content_string.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            keys[key] = value
+    assert keys["DB_HOST"] == "/var/run/postgresql"
+    assert keys["DB_PORT"] == "5432"
+    assert keys["DB_NAME"] == "mastodon_production"
+    assert keys["DB_USER"] == "mastodon"
+    assert keys["DB_PASS"] == ""
+    assert keys["REDIS_HOST"] == "localhost"
+    assert keys["REDIS_PORT"] == "6379"
+    for key in ("LOCAL_DOMAIN", "SECRET_KEY_BASE", "OTP_SECRET"):
+        assert keys.get(key), f"{key} missing"
+    for key in ("WEB_CONCURRENCY", "MAX_THREADS", "DB_POOL"):
+        assert key not in keys
+
+
+def test_puma_worker_count_matches_web_concurrency(host):
+    master = main_pid(host, "mastodon-web")
+    environ = host.file(f"/proc/{master}/environ").content_string.split("\0")
+    env = dict(item.split("=", 1) for item in environ if "=" in item)
+    expected = int(env.get("WEB_CONCURRENCY", "2"))
+    workers = []
+    for pid in run_ok(host, f"pgrep -P {master}").split():
+        cmdline = host.file(f"/proc/{pid}/cmdline").content_string
+        if cmdline.startswith("puma: cluster worker"):
+            workers.append(int(pid))
+    assert len(workers) == expected, f"{len(workers)} puma workers, WEB_CONCURRENCY in effect is {expected}"
+    # The stand-in sets no WEB_CONCURRENCY anywhere, so Mastodon's default applies.
+    assert expected == 2
+    # /env is answered by one of those workers.
+    status, body = http_get(host, "http://127.0.0.1:3000/env")
+    assert status == 200
+    assert json.loads(body)["pid"] in workers
+
+
+def test_puma_health(host):
+    assert http_get(host, "http://127.0.0.1:3000/health") == (200, "OK")
+
+
+def test_streaming_health(host):
+    assert http_get(host, "http://127.0.0.1:4000/api/v1/streaming/health") == (200, "OK")
+    status, body = http_get(host, "http://127.0.0.1:4000/env")
+    data = json.loads(body)
+    assert status == 200
+    assert data["pid"] == main_pid(host, "mastodon-streaming")
+    assert data["PORT"] == "4000"
+    assert data["STREAMING_CLUSTER_NUM"] == "1"
+
+
+def test_sidekiq_registered_with_concurrency_25(host):
+    pid = main_pid(host, "mastodon-sidekiq")
+    mine = [info for info in sidekiq_processes(host).values() if info.get("pid") == pid]
+    assert len(mine) == 1, "mastodon-sidekiq is not in Redis's processes set"
+    info = mine[0]
+    assert info["concurrency"] == 25
+    # No -q on the command line: the queues come from config/sidekiq.yml, which also
+    # :require:s the fixture app (no -r needed).
+    assert set(info["queues"]) == MASTODON_QUEUES
+
+
+def test_fixture_worker_runs_on_default(host):
+    tag = "standin-" + uuid.uuid4().hex[:12]
+    res = as_mastodon(host, f"bundle exec ruby bin/enqueue default 1 0 {tag}")
+    assert res.rc == 0, res.stderr
+    jid = json.loads(res.stdout.strip().splitlines()[-1])["jids"][0]
+    pid = main_pid(host, "mastodon-sidekiq")
+    deadline = time.time() + 30
+    record = None
+    while time.time() < deadline and record is None:
+        for raw in redis(host, "LRANGE", "fixture:ran", "0", "-1").splitlines():
+            item = json.loads(raw)
+            if item.get("arg") == f"{tag}-1":
+                record = item
+        if record is None:
+            time.sleep(0.5)
+    assert record is not None, "the FixtureWorker job never ran"
+    assert record["jid"] == jid
+    assert record["queue"] == "default"
+    assert record["pid"] == pid
+    assert record["ran_at"] >= record["enqueued_at"]
+
+
+def test_max_connections_is_100(host):
+    out = run_ok(host, "runuser -u postgres -- psql --no-psqlrc -qtA -c 'SHOW max_connections'")
+    assert out.strip() == "100"
+
+
+def test_database_owned_by_mastodon(host):
+    out = run_ok(host, "runuser -u postgres -- psql --no-psqlrc -qtA -c "
+                 "\"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'mastodon_production'\"")
+    assert out.strip() == "mastodon"
+
+
+def test_rails_db_migrate_records_the_port(host):
+    res = as_mastodon(host, "env DB_PORT=5432 bin/rails db:migrate")
+    assert res.rc == 0, res.stderr
+    assert res.stdout.strip() == "5432"
+    out = as_mastodon(host, "psql --no-psqlrc -qtA -h /var/run/postgresql -d mastodon_production -c "
+                      "'SELECT db_port FROM fixture_schema_migrations ORDER BY id DESC LIMIT 1'")
+    assert out.rc == 0, out.stderr
+    assert out.stdout.strip() == "5432"
+
+
+def test_rails_db_migrate_environment_wins_over_env_file(host):
+    # Nothing listens on 5433: the failure proves DB_PORT from the environment was used,
+    # not DB_PORT=5432 from .env.production.
+    res = as_mastodon(host, "env DB_PORT=5433 bin/rails db:migrate")
+    assert res.rc != 0
+    assert "5433" in res.stderr

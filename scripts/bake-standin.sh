@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Bake fediops/mastodon-standin:<release> (default: bookworm trixie) from fediops/debian-systemd:<release>:
+# start a systemd container with the options of .config/molecule/config.yml, run
+# tests/standin/prepare.yml against it (community.docker.docker connection), stop the services
+# cleanly, and `docker commit` it. The image carries the label fediops.standin.hash (sha256 of
+# tests/standin, tests/fixtures/standin and this script) and fediops.standin.base (the base image
+# id); an image whose labels still match is kept, so a fixture change rebuilds it.
+# Needs only scripts/bootstrap-venv.sh and scripts/ensure-docker.sh; the releases bake in parallel.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+releases=("${@:-bookworm trixie}")
+read -r -a releases <<<"${releases[*]}"
+t0=$SECONDS
+
+# One bake at a time on this machine: a second caller waits, then finds the images up to date.
+mkdir -p "$top/.cache"
+exec 9>"$top/.cache/bake-standin.lock"
+flock 9
+
+./scripts/bootstrap-venv.sh >/dev/null
+./scripts/ensure-docker.sh
+./scripts/build-images.sh "${releases[@]}"
+# shellcheck source=scripts/env.sh
+. ./scripts/env.sh
+
+hash=$(find tests/standin tests/fixtures/standin scripts/bake-standin.sh -type f \
+         ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name Gemfile.lock -print0 \
+       | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+
+# docker run options from the first platform of the shared molecule config (one source of truth).
+mapfile -t run_opts < <(python3 - .config/molecule/config.yml <<'PY'
+import sys, yaml
+p = yaml.safe_load(open(sys.argv[1]))["platforms"][0]
+out = []
+for cap in p.get("capabilities", []):
+    out += ["--cap-add", cap]
+if p.get("cgroupns_mode"):
+    out.append("--cgroupns=" + p["cgroupns_mode"])
+for opt in p.get("security_opts", []):
+    out += ["--security-opt", opt]
+for fs in p.get("tmpfs", []):
+    out += ["--tmpfs", fs]
+for vol in p.get("volumes", []):
+    out += ["-v", vol]
+if p.get("stop_signal"):
+    out += ["--stop-signal", p["stop_signal"]]
+if p.get("privileged"):
+    out.append("--privileged")
+print("\n".join(out))
+PY
+)
+
+todo=()
+declare -A base_id
+for rel in "${releases[@]}"; do
+  image="fediops/mastodon-standin:${rel}"
+  base_id[$rel]=$(docker image inspect -f '{{.Id}}' "fediops/debian-systemd:${rel}")
+  have=$(docker image inspect -f '{{index .Config.Labels "fediops.standin.hash"}} {{index .Config.Labels "fediops.standin.base"}}' "$image" 2>/dev/null || true)
+  if [ "$have" = "$hash ${base_id[$rel]}" ]; then
+    echo "bake-standin: $image up to date (${hash:0:12})"
+  else
+    todo+=("$rel")
+  fi
+done
+if [ ${#todo[@]} -eq 0 ]; then
+  exit 0
+fi
+
+containers=()
+work=$(mktemp -d "$top/.cache/tmp/bake-standin.XXXXXX")
+cleanup() {
+  for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+declare -A started
+{
+  echo "all:"
+  echo "  hosts:"
+  for rel in "${todo[@]}"; do
+    name="fediops-bake-${rel}-$$"
+    docker run -d --name "$name" --hostname "standin-${rel}" "${run_opts[@]}" \
+      "fediops/debian-systemd:${rel}" /lib/systemd/systemd >/dev/null
+    containers+=("$name")
+    started[$rel]=$SECONDS
+    echo "    ${name}:"
+    echo "      ansible_connection: community.docker.docker"
+    echo "      ansible_python_interpreter: /usr/bin/python3"
+  done
+} >"$work/inventory.yml"
+echo "bake-standin: baking ${todo[*]} (fixture hash ${hash:0:12})"
+
+for c in "${containers[@]}"; do
+  state=""
+  for _ in $(seq 1 90); do
+    state=$(docker exec "$c" systemctl is-system-running 2>/dev/null || true)
+    case "$state" in running|degraded) break ;; esac
+    sleep 1
+  done
+  case "$state" in
+    running) ;;
+    *) echo "bake-standin: $c booted '$state'" >&2
+       docker exec "$c" systemctl list-units --failed --plain --no-legend >&2 || true
+       exit 1 ;;
+  esac
+done
+
+ANSIBLE_HOST_KEY_CHECKING=false ANSIBLE_RETRY_FILES_ENABLED=false ANSIBLE_NOCOLOR=1 \
+  ansible-playbook -i "$work/inventory.yml" tests/standin/prepare.yml >"$work/prepare.log" 2>&1 || {
+    tail -n 60 "$work/prepare.log" >&2
+    echo "bake-standin: tests/standin/prepare.yml failed" >&2
+    exit 1
+  }
+grep -A3 '^PLAY RECAP' "$work/prepare.log" | sed 's/^/bake-standin: /'
+
+for rel in "${todo[@]}"; do
+  name="fediops-bake-${rel}-$$"
+  image="fediops/mastodon-standin:${rel}"
+  # Stop the services cleanly (PostgreSQL checkpoints, Redis saves), then the container.
+  docker exec "$name" systemctl stop mastodon-web mastodon-sidekiq mastodon-streaming
+  docker exec "$name" systemctl stop postgresql redis-server
+  docker exec "$name" apt-get clean
+  # Each container from the image gets its own machine id at boot, as with the base image.
+  docker exec "$name" truncate -s 0 /etc/machine-id
+  docker stop "$name" >/dev/null
+  old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+  docker commit \
+    --change 'CMD ["/lib/systemd/systemd"]' \
+    --change "LABEL fediops.standin.hash=${hash} fediops.standin.base=${base_id[$rel]}" \
+    "$name" "$image" >/dev/null
+  docker rm "$name" >/dev/null
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+    docker image rm "$old" >/dev/null 2>&1 || true
+  fi
+  echo "bake-standin: $image baked in $((SECONDS - started[$rel])) s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1e6}'))"
+done
+echo "bake-standin: done in $((SECONDS - t0)) s"
