@@ -42,7 +42,7 @@ def http_get(host, url):
         "    print(e.code); print(e.read().decode(), end='')\n"
     )
     out = run_ok(host, f"python3 -c {quote(script)} {quote(url)}")
-    status, _, body = out.partition("\n")
+    status, body = out.split("\n", 1) if "\n" in out else (out, "")
     return int(status), body
 
 
@@ -111,7 +111,7 @@ def test_env_production(host):
     keys = {}
     for line in f.content_string.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1) if "=" in line else (line, "")
             keys[key] = value
     assert keys["DB_HOST"] == "/var/run/postgresql"
     assert keys["DB_PORT"] == "5432"
