@@ -1,0 +1,80 @@
+"""Shared helpers for the pgbouncer scenario: real psql, pgbench and ansible-playbook runs."""
+
+import os
+import re
+import shlex
+import subprocess
+
+import pytest
+
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+CONVERGE_LOG = os.path.join(EPHEMERAL, "ansible.log")
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_DIR = os.path.dirname(os.path.dirname(SCENARIO_DIR))
+# The scenario's values (molecule.yml), repeated so that the tests do not trust the role's code.
+PASSWORD = "Mast0don-db#pw 'quoted'"
+ADMIN_PASSWORD = "Adm1n:pgb%secret"
+MAX_CLIENT_CONN = 1000
+INI = "/etc/pgbouncer/pgbouncer.ini"
+USERLIST = "/etc/pgbouncer/userlist.txt"
+ENV_FILE = "/home/mastodon/live/.env.production"
+
+
+def run_ok(host, cmd):
+    res = host.run(cmd)
+    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
+    return res.stdout
+
+
+def auth_type(host):
+    match = re.search(r"^auth_type = (\S+)$", host.file(INI).content_string, re.M)
+    assert match, "pgbouncer.ini has no auth_type"
+    return match.group(1)
+
+
+def psql(host, sql, password=PASSWORD, port=6432, user="mastodon", db="mastodon_production"):
+    """psql over TCP to 127.0.0.1; the password travels in PGPASSWORD, never on the command line."""
+    return host.run(f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10 psql -X -A -t -q -v ON_ERROR_STOP=1 "
+                    f"-h 127.0.0.1 -p {port} -U {user} -d {db} -c {shlex.quote(sql)}")
+
+
+def admin(host, command):
+    return psql(host, command, password=ADMIN_PASSWORD, user="pgbouncer", db="pgbouncer")
+
+
+def pgbench(args, password=PASSWORD, port=6432):
+    return (f"PGPASSWORD={shlex.quote(password)} pgbench -h 127.0.0.1 -p {port} -U mastodon {args} "
+            f"mastodon_production")
+
+
+def main_pid(host):
+    return run_ok(host, "systemctl show -p MainPID --value pgbouncer").strip()
+
+
+def restart_pgbouncer(host):
+    """A restart, clearing systemd's start-limit counter so that later restarts are not refused."""
+    run_ok(host, "systemctl restart pgbouncer && systemctl reset-failed pgbouncer; "
+                 "for i in $(seq 50); do ss -ltnH | grep -q '127.0.0.1:6432 ' && exit 0; sleep 0.2; done; exit 1")
+
+
+def inventory():
+    return os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(EPHEMERAL, "inventory")
+
+
+def ansible_playbook(host, playbook, tmp_path, groups=(), extra_vars=None):
+    """Run a playbook against this scenario's container, logging into the converge log too."""
+    hostname = host.backend.get_hostname()
+    extra = tmp_path / "groups.ini"
+    extra.write_text("".join(f"[{group}]\n{hostname}\n" for group in groups) or "\n")
+    cmd = ["ansible-playbook", "-i", inventory(), "-i", str(extra), "--limit", hostname, playbook]
+    if extra_vars:
+        import json
+        cmd += ["-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_LOG_PATH=CONVERGE_LOG, ANSIBLE_ROLES_PATH=os.path.join(PROJECT_DIR, "roles"))
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=PROJECT_DIR, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def pgbench_tables(host):
+    """pgbench's TPC-B tables in mastodon_production, made straight through PostgreSQL."""
+    run_ok(host, pgbench("-i -q -s 1", port=5432))
