@@ -1,0 +1,284 @@
+"""Read replicas on real PostgreSQL: each release pair (primary + app host with PgBouncer, and a hot
+standby) after converge and idempotence.
+
+Tests run once per release pair, against both containers of the pair. READ_REPLICA_RELEASES narrows
+the pairs while developing (default: both); a pair that is not running fails, never skips.
+"""
+
+import os
+import re
+import shlex
+import time
+import uuid
+from urllib.parse import quote, unquote, urlsplit
+
+import pytest
+import testinfra
+import yaml
+
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONVERGE_LOG = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log")
+RELEASES = os.environ.get("READ_REPLICA_RELEASES", "bookworm trixie").split()
+PG_VERSIONS = {"bookworm": "15", "trixie": "17"}
+with open(os.path.join(SCENARIO_DIR, "vars", "secrets.yml"), encoding="utf-8") as handle:
+    SECRETS = yaml.safe_load(handle)
+REPLICATION_PASSWORD = SECRETS["read_replica_test_replication_password"]
+DB_PASSWORD = SECRETS["read_replica_test_db_password"]
+PASSFILE = "/var/lib/postgresql/.pgpass-fediops-replication"
+ENV_FILE = "/home/mastodon/live/.env.production"
+DATABASE_YML_41 = "/home/mastodon/live-4.1/config/database.yml"
+SIDEKIQ_ENV_41 = "/etc/mastodon/sidekiq-4.1-primary-database.env"
+
+
+class Pair:
+    def __init__(self, release):
+        self.release = release
+        self.version = PG_VERSIONS[release]
+        self.primary = testinfra.get_host("docker://read_replica-primary-%s" % release)
+        self.replica = testinfra.get_host("docker://read_replica-replica-%s" % release)
+        self.slot = "read_replica_replica_%s" % release
+        self.unit = "postgresql@%s-main.service" % self.version
+        self.primary_ip = self.address(self.primary)
+        self.replica_ip = self.address(self.replica)
+
+    @staticmethod
+    def address(host):
+        out = run_ok(host, "ip -4 -o addr show scope global")
+        return re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", out).group(1)
+
+
+def run_ok(host, cmd):
+    res = host.run(cmd)
+    assert res.rc == 0, "%r failed (%s): %s %s" % (cmd, res.rc, res.stdout, res.stderr)
+    return res.stdout
+
+
+def sql(host, query, db="mastodon_production", check=True):
+    cmd = "runuser -u postgres -- psql --no-psqlrc -qtAX -v ON_ERROR_STOP=1 -d %s -c %s" % (db, shlex.quote(query))
+    if check:
+        return run_ok(host, cmd).strip()
+    return host.run(cmd)
+
+
+def wait_for(predicate, seconds=15, what="condition"):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (seconds, what))
+        time.sleep(0.5)
+
+
+def streaming(pair):
+    return sql(pair.primary, "SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s' "
+                             "AND state = 'streaming'" % pair.slot, db="postgres") == "1"
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def pair(request):
+    return Pair(request.param)
+
+
+@pytest.fixture(scope="module")
+def probe_table(pair):
+    sql(pair.primary, "CREATE TABLE IF NOT EXISTS fediops_replica_probe (id bigserial PRIMARY KEY, note text NOT NULL)")
+    wait_for(lambda: sql(pair.replica, "SELECT to_regclass('fediops_replica_probe') IS NOT NULL") == "t",
+             what="the probe table on the replica")
+    return "fediops_replica_probe"
+
+
+def test_primary_shows_the_replica_streaming_through_its_slot(pair):
+    assert wait_for(lambda: streaming(pair), what="pg_stat_replication to show streaming")
+    row = sql(pair.primary, "SELECT client_addr, sync_state FROM pg_stat_replication WHERE application_name = '%s'"
+              % pair.slot, db="postgres")
+    assert row.split("|")[0] == pair.replica_ip
+    assert sql(pair.primary, "SELECT slot_type, active FROM pg_replication_slots WHERE slot_name = '%s'"
+               % pair.slot, db="postgres") == "physical|t"
+    assert sql(pair.replica, "SELECT pg_is_in_recovery()", db="postgres") == "t"
+    assert sql(pair.primary, "SELECT pg_is_in_recovery()", db="postgres") == "f"
+
+
+def test_primary_and_replica_are_the_detected_debian_cluster(pair):
+    for host in (pair.primary, pair.replica):
+        assert host.service(pair.unit).is_running
+        assert sql(host, "SHOW server_version_num", db="postgres").startswith(pair.version)
+        assert sql(host, "SHOW hot_standby", db="postgres") == "on"
+    assert sql(pair.primary, "SHOW wal_level", db="postgres") == "replica"
+    assert pair.replica.file("/var/lib/postgresql/%s/main/standby.signal" % pair.version).exists
+
+
+def test_a_row_written_on_the_primary_appears_on_the_replica(pair, probe_table):
+    note = "row-%s" % uuid.uuid4()
+    sql(pair.primary, "INSERT INTO %s (note) VALUES ('%s')" % (probe_table, note))
+    started = time.monotonic()
+    wait_for(lambda: sql(pair.replica, "SELECT count(*) FROM %s WHERE note = '%s'" % (probe_table, note)) == "1",
+             seconds=5, what="the row on the replica")
+    assert time.monotonic() - started < 5
+
+
+def test_a_write_on_the_replica_is_refused(pair, probe_table):
+    res = sql(pair.replica, "INSERT INTO %s (note) VALUES ('must-fail')" % probe_table, check=False)
+    assert res.rc != 0
+    assert "read-only transaction" in res.stderr
+    assert sql(pair.primary, "SELECT count(*) FROM %s WHERE note = 'must-fail'" % probe_table) == "0"
+
+
+def pgbouncer_recovery(pair, dbname):
+    cmd = ("PGPASSWORD=%s psql --no-psqlrc -qtAX -h 127.0.0.1 -p 6432 -U mastodon -d %s -c 'SELECT pg_is_in_recovery()'"
+           % (shlex.quote(DB_PASSWORD), dbname))
+    return run_ok(pair.primary, cmd).strip()
+
+
+def test_pgbouncer_routes_mastodon_replica_to_the_standby(pair):
+    assert pgbouncer_recovery(pair, "mastodon_replica") == "t"
+    assert pgbouncer_recovery(pair, "mastodon_production") == "f"
+
+
+def read_env(host, path):
+    values = {}
+    for line in host.file(path).content_string.splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def test_mastodon_45_env_holds_replica_db_settings(pair):
+    env = read_env(pair.primary, ENV_FILE)
+    assert env["REPLICA_DB_NAME"] == "mastodon_replica"
+    assert env["REPLICA_DB_HOST"] == "127.0.0.1"
+    assert env["REPLICA_DB_PORT"] == "6432"
+    assert env["REPLICA_DB_USER"] == "mastodon"
+    assert env["REPLICA_DB_PASS"] == DB_PASSWORD
+    assert env["REPLICA_PREPARED_STATEMENTS"] == "false"
+    assert env["REPLICA_DB_TASKS"] == "false"
+    assert "DATABASE_URL" not in env
+
+
+def test_streaming_server_runs_against_the_replica(pair):
+    pid = run_ok(pair.primary, "systemctl show -p MainPID --value mastodon-streaming.service").strip()
+    assert int(pid) > 0
+    environ = run_ok(pair.primary, "tr '\\0' '\\n' < /proc/%s/environ" % pid).splitlines()
+    assert "DB_HOST=127.0.0.1" in environ
+    assert "DB_PORT=6432" in environ
+    assert "DB_NAME=mastodon_replica" in environ
+    # Through that entry the streaming server's queries land on the standby.
+    assert pgbouncer_recovery(pair, "mastodon_replica") == "t"
+    health = run_ok(pair.primary, "python3 -c \"import urllib.request as u; "
+                                  "print(u.urlopen('http://127.0.0.1:4000/api/v1/streaming/health').read().decode())\"")
+    assert health.strip() == "OK"
+
+
+def erb_free(text):
+    return re.sub(r"<%=.*?%>", "erb", text)
+
+
+def test_makara_database_yml_has_the_guides_exact_shape(pair):
+    f = pair.primary.file(DATABASE_YML_41)
+    assert f.user == "mastodon" and f.mode == 0o640
+    text = f.content_string
+    parsed = yaml.safe_load(erb_free(text))
+    assert set(parsed) == {"default", "development", "test", "production"}
+    assert parsed["development"]["database"] == "erb"
+    production = parsed["production"]
+    master = "postgresql://mastodon:%s@%s:5432/mastodon_production" % (quote(DB_PASSWORD, safe=""), pair.primary_ip)
+    slave = "postgresql://mastodon:%s@%s:5432/mastodon_production" % (quote(DB_PASSWORD, safe=""), pair.replica_ip)
+    # The guide's keys on top of *default (whose keys yaml merges in).
+    assert {k: v for k, v in production.items() if k not in parsed["default"] or k == "adapter"} == {
+        "adapter": "postgresql_makara",
+        "prepared_statements": False,
+        "makara": {"id": "postgres", "sticky": True, "connections": [
+            {"role": "master", "blacklist_duration": 0, "url": master},
+            {"role": "slave", "url": slave},
+        ]},
+    }
+    block = text[text.index("production:"):].splitlines()
+    assert block[:8] == ["production:", "  <<: *default", "  adapter: postgresql_makara",
+                         "  prepared_statements: false", "  makara:", "    id: postgres", "    sticky: true",
+                         "    connections:"]
+    assert unquote(urlsplit(slave).password) == DB_PASSWORD
+
+
+def test_makara_urls_reach_the_primary_and_the_replica(pair):
+    production = yaml.safe_load(erb_free(pair.primary.file(DATABASE_YML_41).content_string))["production"]
+    master, slave = [c["url"] for c in production["makara"]["connections"]]
+    for url, recovery in ((master, "f"), (slave, "t")):
+        out = run_ok(pair.primary, "psql --no-psqlrc -qtAX %s -c 'SELECT pg_is_in_recovery()'" % shlex.quote(url))
+        assert out.strip() == recovery
+
+
+def test_makara_sidekiq_gets_the_primary_as_database_url(pair):
+    f = pair.primary.file(SIDEKIQ_ENV_41)
+    assert f.user == "root" and f.mode == 0o600
+    env = read_env(pair.primary, SIDEKIQ_ENV_41)
+    assert urlsplit(env["DATABASE_URL"]).hostname == pair.primary_ip
+    assert urlsplit(env["DATABASE_URL"]).path == "/mastodon_production"
+    dropin = pair.primary.file("/etc/systemd/system/mastodon-4-1-sidekiq.service.d/fediops-read-replica.conf")
+    assert "EnvironmentFile=%s" % SIDEKIQ_ENV_41 in dropin.content_string.splitlines()
+    # Native mode on the real checkout gives Sidekiq no database of its own.
+    assert not pair.primary.file("/etc/systemd/system/mastodon-sidekiq.service.d/fediops-read-replica.conf").exists
+    env41 = "/home/mastodon/live-4.1/.env.production"
+    assert not pair.primary.file(env41).exists or "REPLICA_DB_NAME" not in read_env(pair.primary, env41)
+
+
+def test_pg_hba_allows_replication_from_the_replica_address_only(pair):
+    hba = pair.primary.file("/etc/postgresql/%s/main/pg_hba.conf" % pair.version).content_string
+    lines = [line.split() for line in hba.splitlines() if line.strip() and not line.startswith("#")]
+    replication = [line for line in lines if line[0] == "host" and line[1] == "replication" and line[2] == "replicator"]
+    assert replication == [["host", "replication", "replicator", pair.replica_ip + "/32", "scram-sha-256"]]
+    assert "# BEGIN fediops.mastodon read_replica" in hba
+    assert sql(pair.primary, "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'replicator'",
+               db="postgres") == "t"
+
+
+def test_the_replication_password_lives_only_in_the_passfile(pair):
+    for host in (pair.primary, pair.replica):
+        f = host.file(PASSFILE)
+        assert f.user == "postgres" and f.mode == 0o600
+        assert "replicator" in f.content_string
+        # .pgpass escapes ':' and '\\', so the file holds the escaped form and nothing holds the plain one.
+        escaped = REPLICATION_PASSWORD.replace("\\", "\\\\").replace(":", "\\:")
+        for form, where in ((REPLICATION_PASSWORD, []), (escaped, [PASSFILE])):
+            hits = host.run("grep -rlF -- %s /etc /var/lib/postgresql /home /root 2>/dev/null"
+                            % shlex.quote(form)).stdout.split()
+            assert hits == where
+        assert REPLICATION_PASSWORD not in run_ok(host, "ps -eo args")
+    assert "passfile=%s" % PASSFILE in sql(pair.replica, "SHOW primary_conninfo", db="postgres")
+
+
+def test_converging_again_took_no_new_base_backup(pair):
+    record = pair.replica.file("/var/lib/postgresql/fediops-read-replica-basebackups.log").content_string
+    assert len(record.splitlines()) == 1
+    assert "base backup of read_replica-primary-%s" % pair.release in record
+    primary_id = sql(pair.primary, "SELECT system_identifier FROM pg_control_system()", db="postgres")
+    assert sql(pair.replica, "SELECT system_identifier FROM pg_control_system()", db="postgres") == primary_id
+
+
+def test_no_secret_reaches_the_converge_log():
+    with open(CONVERGE_LOG, encoding="utf-8", errors="replace") as handle:
+        log = handle.read()
+    assert "read_replica" in log
+    for secret in SECRETS.values():
+        forms = {secret, quote(secret, safe=""), secret.replace("\\", "\\\\"), secret.replace("'", "''"),
+                 secret.replace("\\", "\\\\").replace(":", "\\:")}
+        for form in forms:
+            assert form not in log
+
+
+def test_zz_restarting_the_replica_resumes_streaming_without_loss(pair, probe_table):
+    tag = "while-down-%s-" % uuid.uuid4().hex[:8]
+    before = int(sql(pair.primary, "SELECT count(*) FROM %s" % probe_table))
+    run_ok(pair.replica, "systemctl stop %s" % pair.unit)
+    assert not pair.replica.service(pair.unit).is_running
+    sql(pair.primary, "INSERT INTO %s (note) SELECT '%s' || g FROM generate_series(1, 500) g" % (probe_table, tag))
+    assert int(sql(pair.primary, "SELECT count(*) FROM %s" % probe_table)) == before + 500
+    # The slot keeps the WAL the stopped replica has not received yet.
+    assert sql(pair.primary, "SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % pair.slot,
+               db="postgres") == "f"
+    run_ok(pair.replica, "systemctl start %s" % pair.unit)
+    wait_for(lambda: streaming(pair), seconds=30, what="streaming to resume")
+    wait_for(lambda: sql(pair.replica, "SELECT count(*) FROM %s" % probe_table) == str(before + 500),
+             seconds=15, what="the rows written while the replica was down")
+    assert sql(pair.replica, "SELECT count(*) FROM %s WHERE note LIKE '%s%%'" % (probe_table, tag)) == "500"

@@ -1,0 +1,390 @@
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read replicas for Mastodon, as pure functions.
+
+Mastodon up to 4.1 reads from replicas through the Makara adapter configured in
+config/database.yml; from 4.2 on, Rails' own replica support reads REPLICA_DB_* from the
+environment. This file decides the mode, renders both configurations, and builds the strings
+PostgreSQL and libpq read (slot names, conninfo, .pgpass lines, URLs) with their quoting rules.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+MAKARA = "makara"
+NATIVE = "native"
+MODES = (MAKARA, NATIVE)
+
+# PostgreSQL's NAMEDATALEN is 64: names keep 63 bytes (ReplicationSlotValidateName).
+SLOT_NAME_MAX = 63
+SLOT_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+TOP_LEVEL_KEY_RE = re.compile(r"^[^\s#][^:]*:")
+PRODUCTION_RE = re.compile(r"^production:\s*(#.*)?$")
+
+# Mastodon 4.1's config/database.yml before the production section, for a checkout that has none:
+# the production section the guide gives merges `*default`, so the anchor must exist.
+DATABASE_YML_HEAD = """default: &default
+  adapter: postgresql
+  pool: <%= ENV["DB_POOL"] || ENV['MAX_THREADS'] || 5 %>
+  timeout: 5000
+  encoding: unicode
+  sslmode: <%= ENV['DB_SSLMODE'] || "prefer" %>
+
+"""
+
+
+class ReadReplicaError(ValueError):
+    """Input that cannot be turned into a replica configuration."""
+
+
+def parse_version(version):
+    """Return (major, minor, patch) of a Mastodon version such as '4.1.22' or 'v4.2.0-beta1'."""
+    match = VERSION_RE.match(str(version).strip())
+    if not match:
+        raise ReadReplicaError("Mastodon version %r is not a version like 4.3.2" % (version,))
+    return tuple(int(part) if part is not None else 0 for part in match.groups())
+
+
+def mode_for_version(version):
+    """Makara up to 4.1, Rails' native replica support from 4.2 (Makara was removed then)."""
+    return MAKARA if parse_version(version)[:2] <= (4, 1) else NATIVE
+
+
+def mode_problems(version, mode):
+    """Sentences describing why `mode` cannot serve Mastodon `version` (empty when it can)."""
+    try:
+        wanted = mode_for_version(version)
+    except ReadReplicaError as exc:
+        return [str(exc) + ": set read_replica_mastodon_version to the version you run."]
+    if mode in ("auto", "", None):
+        return []
+    if mode not in MODES:
+        return ["read_replica_mode is %r: use auto, makara or native." % (mode,)]
+    if mode != wanted:
+        if wanted == NATIVE:
+            why = "Mastodon %s has no Makara adapter (removed in 4.2)" % version
+        else:
+            why = "Mastodon %s does not read REPLICA_DB_* (added in 4.2)" % version
+        return ["read_replica_mode is %s but %s: set read_replica_mode to %s or auto." % (mode, why, wanted)]
+    return []
+
+
+def resolve_mode(version, mode):
+    problems = mode_problems(version, mode)
+    if problems:
+        raise ReadReplicaError(problems[0])
+    return mode_for_version(version)
+
+
+def slot_name_problem(name):
+    """PostgreSQL's rule for replication slot names, as a sentence, or None when the name is valid."""
+    if not isinstance(name, str) or name == "":
+        return "replication slot name %r is empty: use lowercase letters, digits and underscores." % (name,)
+    if len(name.encode("utf-8")) > SLOT_NAME_MAX:
+        return ("replication slot name %r is %d characters long: PostgreSQL allows at most %d."
+                % (name, len(name.encode("utf-8")), SLOT_NAME_MAX))
+    if not SLOT_NAME_RE.match(name):
+        return ("replication slot name %r contains characters PostgreSQL rejects: use only lowercase "
+                "letters, digits and underscores (for example %r)." % (name, slot_name_for(name)))
+    return None
+
+
+def slot_name_for(host):
+    """A valid slot name derived from an inventory host name."""
+    name = re.sub(r"[^a-z0-9_]", "_", str(host).lower())[:SLOT_NAME_MAX]
+    return name or "replica"
+
+
+def _url_host(host):
+    if ":" in host and not host.startswith("["):
+        return "[%s]" % host
+    return quote(host, safe=".-_~[]:")
+
+
+def database_url(user, password, host, port, dbname):
+    """postgresql:// URL with every part percent-encoded; a socket directory goes into ?host=."""
+    if not dbname:
+        raise ReadReplicaError("a database URL needs a database name")
+    userinfo = ""
+    if user:
+        userinfo = quote(str(user), safe="")
+        if password:
+            userinfo += ":" + quote(str(password), safe="")
+        userinfo += "@"
+    host = str(host or "")
+    query = []
+    netloc_host = ""
+    if host.startswith("/"):
+        query.append("host=" + quote(host, safe=""))
+        if port:
+            query.append("port=%d" % int(port))
+    else:
+        netloc_host = _url_host(host)
+        if port:
+            netloc_host += ":%d" % int(port)
+    url = "postgresql://%s%s/%s" % (userinfo, netloc_host, quote(str(dbname), safe=""))
+    if query:
+        url += "?" + "&".join(query)
+    return url
+
+
+def makara_production(master_url, replica_urls):
+    """The guide's `production:` section as data (the `<<: *default` merge key left out)."""
+    if not replica_urls:
+        raise ReadReplicaError("Makara needs at least one replica URL")
+    connections = [{"role": "master", "blacklist_duration": 0, "url": master_url}]
+    connections.extend({"role": "slave", "url": url} for url in replica_urls)
+    return {
+        "adapter": "postgresql_makara",
+        "prepared_statements": False,
+        "makara": {"id": "postgres", "sticky": True, "connections": connections},
+    }
+
+
+_PLAIN_URL_RE = re.compile(r"^[A-Za-z0-9%._~:/@?=&\[\]+-]+$")
+
+
+def _yaml_url(url):
+    # Percent-encoded URLs never need YAML quoting; anything else is double-quoted to stay literal.
+    if _PLAIN_URL_RE.match(url) and not url.startswith(("%", "@")):
+        return url
+    return '"%s"' % url.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def makara_production_yaml(master_url, replica_urls):
+    """The guide's `production:` section as YAML text, in its exact shape."""
+    data = makara_production(master_url, replica_urls)
+    lines = [
+        "production:",
+        "  <<: *default",
+        "  adapter: %s" % data["adapter"],
+        "  prepared_statements: false",
+        "  makara:",
+        "    id: %s" % data["makara"]["id"],
+        "    sticky: true",
+        "    connections:",
+    ]
+    for conn in data["makara"]["connections"]:
+        lines.append("      - role: %s" % conn["role"])
+        if "blacklist_duration" in conn:
+            lines.append("        blacklist_duration: %d" % conn["blacklist_duration"])
+        lines.append("        url: %s" % _yaml_url(conn["url"]))
+    return "\n".join(lines) + "\n"
+
+
+def replace_production_section(text, section):
+    """Replace the top-level `production:` block of a database.yml text, keeping everything else.
+
+    The file is ERB, not YAML, so it is edited as text: the block runs until the next top-level
+    key; blank and comment lines just before that key stay with it.
+    """
+    if not section.endswith("\n"):
+        section += "\n"
+    if not text:
+        return DATABASE_YML_HEAD + section
+    lines = text.splitlines(True)
+    start = next((i for i, line in enumerate(lines) if PRODUCTION_RE.match(line.rstrip("\n"))), None)
+    if start is None:
+        sep = "" if text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+        return text + sep + section
+    end = next((i for i in range(start + 1, len(lines)) if TOP_LEVEL_KEY_RE.match(lines[i])), len(lines))
+    if end < len(lines):
+        while end > start + 1 and (lines[end - 1].strip() == "" or lines[end - 1].startswith("#")):
+            end -= 1
+    return "".join(lines[:start]) + section + "".join(lines[end:])
+
+
+def native_env(host, port, dbname, user, password, prepared_statements, db_tasks):
+    """REPLICA_DB_* for Mastodon >= 4.2. REPLICA_DB_NAME is always set: 4.2 to 4.5 need it."""
+    if not dbname:
+        raise ReadReplicaError("REPLICA_DB_NAME must not be empty: Mastodon 4.2 to 4.5 ignore the replica without it")
+    return {
+        "REPLICA_DB_HOST": str(host),
+        "REPLICA_DB_PORT": str(int(port)),
+        "REPLICA_DB_NAME": str(dbname),
+        "REPLICA_DB_USER": str(user),
+        "REPLICA_DB_PASS": "" if password is None else str(password),
+        "REPLICA_PREPARED_STATEMENTS": "true" if prepared_statements else "false",
+        "REPLICA_DB_TASKS": "true" if db_tasks else "false",
+    }
+
+
+NATIVE_KEYS = tuple(sorted(native_env("h", 1, "d", "u", "", False, False)))
+
+
+def conninfo_value(value):
+    """A libpq key=value value: quoted when empty or holding spaces, quotes or backslashes."""
+    value = str(value)
+    if value and not re.search(r"[\s'\\]", value):
+        return value
+    return "'%s'" % value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def conninfo(params):
+    """libpq connection string from an ordered list of (key, value) pairs."""
+    return " ".join("%s=%s" % (key, conninfo_value(value)) for key, value in params if value not in (None, ""))
+
+
+def conf_string(value):
+    """A postgresql.conf string literal."""
+    return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "''")
+
+
+def pgpass_line(host, port, database, user, password):
+    """One .pgpass line; ':' and '\\' are escaped with a backslash as libpq expects."""
+    def esc(value):
+        return str(value).replace("\\", "\\\\").replace(":", "\\:")
+    if "\n" in str(password):
+        raise ReadReplicaError("a password for a .pgpass file cannot contain a newline")
+    return ":".join(esc(v) for v in (host, port, database, user, password)) + "\n"
+
+
+def sql_literal(value):
+    """A standard-conforming SQL string literal."""
+    value = str(value)
+    if "\x00" in value:
+        raise ReadReplicaError("a SQL string cannot contain a NUL byte")
+    return "'%s'" % value.replace("'", "''")
+
+
+def sql_identifier(value):
+    return '"%s"' % str(value).replace('"', '""')
+
+
+KEEP = "keep"
+TAKE = "take"
+REFUSE = "refuse"
+
+
+def basebackup_decision(has_database, is_standby, local_sysid, primary_sysid, force, datadir=None):
+    """What the replica's data directory needs: (KEEP | TAKE | REFUSE, sentence).
+
+    A standby of this very primary (same system identifier) is kept, whatever `force` says, so a
+    converge never takes a second base backup. Anything else that holds a database is replaced only
+    when the operator forces it.
+    """
+    where = "the data directory %s" % datadir if datadir else "the data directory"
+    if not has_database:
+        return TAKE, where + " is empty: taking the initial base backup"
+    if is_standby and local_sysid and primary_sysid and str(local_sysid) == str(primary_sysid):
+        return KEEP, where + " is already a standby of this primary"
+    if is_standby:
+        what = "a standby of another primary (system identifier %s, the primary has %s)" % (local_sysid, primary_sysid)
+    else:
+        what = "a database of its own (system identifier %s)" % (local_sysid,)
+    if force:
+        return TAKE, "%s holds %s and read_replica_force_rebasebackup is true: replacing it" % (where, what)
+    return REFUSE, ("%s holds %s; it is never wiped by default. Empty it yourself or set "
+                    "read_replica_force_rebasebackup: true to replace it with a base backup of the primary." % (where, what))
+
+
+def replication_settings(rep, primary, slot):
+    """Role SQL, .pgpass content and primary_conninfo for the replication user."""
+    user, password = rep["user"], rep["password"]
+    if not password:
+        raise ReadReplicaError("the replication password is empty: set read_replica_replication_password")
+    port = primary.get("port", 5432)
+    head = "SET password_encryption = 'scram-sha-256';\n"
+    attrs = "WITH LOGIN REPLICATION PASSWORD %s;\n" % sql_literal(password)
+    out = {
+        "role_sql": {"create": head + "CREATE ROLE %s %s" % (sql_identifier(user), attrs),
+                     "alter": head + "ALTER ROLE %s %s" % (sql_identifier(user), attrs)},
+        # The primary checks the password over its own loopback; replicas use the replication line.
+        "pgpass": (pgpass_line("127.0.0.1", port, "postgres", user, password)
+                   + pgpass_line(primary.get("address", ""), port, "replication", user, password)),
+        "primary_conninfo": None,
+    }
+    if slot:
+        out["primary_conninfo"] = conf_string(conninfo([
+            ("host", primary.get("address")), ("port", port), ("user", user),
+            ("passfile", rep["passfile"]), ("application_name", slot),
+        ]))
+    return out
+
+
+def _problem_list(data):
+    problems = []
+    hosts = data.get("hosts") or {}
+    primaries = list(data.get("primaries") or [])
+    replicas = list(data.get("replicas") or [])
+    play_hosts = set(data.get("play_hosts") or [])
+    if replicas and len(primaries) != 1:
+        problems.append("%d replica(s) (%s) but %d primaries in group %s: put exactly one host in it."
+                        % (len(replicas), ", ".join(replicas), len(primaries), data.get("primary_group", "mastodon_db_primary")))
+    both = sorted(set(primaries) & set(replicas))
+    if both:
+        problems.append("%s is in both the primary and the replica group: a server is one or the other." % ", ".join(both))
+    missing = sorted(h for h in primaries + replicas if h not in play_hosts)
+    if missing:
+        problems.append("%s must run in this play too (the primary and its replicas configure each other): "
+                        "add them to the play's hosts or drop --limit." % ", ".join(missing))
+    slots = {}
+    for host in replicas:
+        slot = (hosts.get(host) or {}).get("slot") or slot_name_for(host)
+        problem = slot_name_problem(slot)
+        if problem:
+            problems.append("read_replica_slot_name of %s: %s" % (host, problem))
+        if slot in slots.values():
+            problems.append("replication slot name %r is used by two replicas: give %s its own read_replica_slot_name." % (slot, host))
+        slots[host] = slot
+    if data.get("is_app") and not replicas:
+        problems.append("this host is a Mastodon app host but group %s is empty: there is no replica to read from."
+                        % data.get("replica_group", "mastodon_db_replica"))
+    problems.extend(mode_problems(data.get("mastodon_version"), data.get("mode", "auto")))
+    return problems, slots
+
+
+def plan(data):
+    """Everything one host needs, from plain values (see the filter read_replica_plan)."""
+    problems, slots = _problem_list(data)
+    result = {"problems": problems, "slots": slots, "mode": None, "master_url": None, "replica_urls": [],
+              "env": {}, "streaming_env": {}, "streaming_environment": [], "database_yml": None, "basebackup": None,
+              "basebackup_reason": None}
+    try:
+        result["mode"] = mode_for_version(data.get("mastodon_version"))
+    except ReadReplicaError:
+        pass
+    state = data.get("replica_state")
+    if state is not None:
+        decision, reason = basebackup_decision(state.get("has_database"), state.get("is_standby"),
+                                               state.get("system_identifier"), state.get("primary_system_identifier"),
+                                               data.get("force_rebasebackup"), state.get("data_directory"))
+        result["basebackup"], result["basebackup_reason"] = decision, reason
+        if decision == REFUSE:
+            problems.append(reason)
+    if problems:
+        return result
+    rep = data.get("replication")
+    if rep and data.get("primaries"):
+        result.update(replication_settings(rep, (data.get("hosts") or {}).get(data["primaries"][0]) or {},
+                                           slots.get(data.get("self"))))
+    app = data.get("app")
+    if not data.get("is_app") or not app:
+        return result
+    hosts = data.get("hosts") or {}
+    user, password = app["db_user"], app.get("db_password") or ""
+    if app.get("via_pgbouncer"):
+        master = (app["pgbouncer_host"], app["pgbouncer_port"], app["pgbouncer_primary_db"])
+        replica_ends = [(app["pgbouncer_host"], app["pgbouncer_port"], app["pgbouncer_replica_db"])]
+    else:
+        primary = hosts[data["primaries"][0]]
+        master = (primary["address"], primary["port"], app["db_name"])
+        replica_ends = [(hosts[h]["address"], hosts[h]["port"], app["db_name"]) for h in data["replicas"]]
+    result["master_url"] = database_url(user, password, *master)
+    result["replica_urls"] = [database_url(user, password, *end) for end in replica_ends]
+    # Mastodon >= 4.2 and the streaming server take one replica endpoint: the first.
+    host, port, dbname = replica_ends[0]
+    result["streaming_env"] = {"DB_HOST": str(host), "DB_PORT": str(int(port)), "DB_NAME": str(dbname)}
+    result["streaming_environment"] = ["%s=%s" % item for item in result["streaming_env"].items()]
+    if result["mode"] == NATIVE:
+        result["env"] = native_env(host, port, dbname, user, password,
+                                   app.get("prepared_statements", False), app.get("db_tasks", False))
+    else:
+        section = makara_production_yaml(result["master_url"], result["replica_urls"])
+        result["database_yml"] = replace_production_section(data.get("database_yml") or "", section)
+    return result

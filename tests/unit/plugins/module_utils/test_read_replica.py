@@ -1,0 +1,296 @@
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+from hypothesis import given, strategies as st
+
+from ansible_collections.fediops.mastodon.plugins.module_utils import read_replica as rr
+
+
+@pytest.mark.parametrize("version, mode", [
+    ("3.5.3", "makara"), ("4.0.0", "makara"), ("4.1.22", "makara"), ("v4.1.0", "makara"),
+    ("4.2.0", "native"), ("4.2.0-beta1", "native"), ("4.3", "native"), ("4.5.1", "native"), ("5", "native"),
+])
+def test_mode_for_version(version, mode):
+    assert rr.mode_for_version(version) == mode
+
+
+@pytest.mark.parametrize("version, mode, fragment", [
+    ("4.3.0", "makara", "no Makara adapter"),
+    ("4.1.2", "native", "does not read REPLICA_DB_*"),
+    ("4.3.0", "pgpool", "use auto, makara or native"),
+    ("latest", "auto", "not a version"),
+])
+def test_mode_problems_name_the_fix(version, mode, fragment):
+    problems = rr.mode_problems(version, mode)
+    assert len(problems) == 1 and fragment in problems[0]
+    with pytest.raises(rr.ReadReplicaError):
+        rr.resolve_mode(version, mode)
+
+
+@pytest.mark.parametrize("version, mode", [("4.1.0", "makara"), ("4.2.0", "native"), ("4.4.1", "auto")])
+def test_mode_problems_accept_matching(version, mode):
+    assert rr.mode_problems(version, mode) == []
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("replica_1", True), ("a", True), ("x" * 63, True), ("x" * 64, False), ("", False),
+    ("Replica", False), ("replica-1", False), ("replica.1", False), ("répl", False), ("a b", False),
+])
+def test_slot_name_rules_match_postgresql(name, ok):
+    assert (rr.slot_name_problem(name) is None) is ok
+
+
+@given(st.text(max_size=100))
+def test_derived_slot_names_are_always_valid(host):
+    assert rr.slot_name_problem(rr.slot_name_for(host)) is None
+
+
+@pytest.mark.parametrize("args, url", [
+    (("mastodon", "", "10.0.0.2", 5432, "mastodon_production"), "postgresql://mastodon@10.0.0.2:5432/mastodon_production"),
+    (("mastodon", "p@ss:w/rd%#?", "db", 6432, "mastodon_replica"),
+     "postgresql://mastodon:p%40ss%3Aw%2Frd%25%23%3F@db:6432/mastodon_replica"),
+    (("mastodon", "x", "/var/run/postgresql", 5432, "mastodon_production"),
+     "postgresql://mastodon:x@/mastodon_production?host=%2Fvar%2Frun%2Fpostgresql&port=5432"),
+    (("mastodon", "", "fd00::5", 5432, "db"), "postgresql://mastodon@[fd00::5]:5432/db"),
+    (("", "", "h", None, "db"), "postgresql://h/db"),
+])
+def test_database_url(args, url):
+    assert rr.database_url(*args) == url
+
+
+@given(user=st.text(min_size=1), password=st.text(min_size=1), dbname=st.text(min_size=1))
+def test_database_url_round_trips(user, password, dbname):
+    parts = urlsplit(rr.database_url(user, password, "db.example", 5432, dbname))
+    assert unquote(parts.username) == user
+    assert unquote(parts.password) == password
+    assert unquote(parts.path[1:]) == dbname
+    assert parts.hostname == "db.example" and parts.port == 5432
+
+
+GUIDE_SHAPE = {
+    "adapter": "postgresql_makara",
+    "prepared_statements": False,
+    "makara": {"id": "postgres", "sticky": True, "connections": [
+        {"role": "master", "blacklist_duration": 0, "url": "postgresql://u:p@m:5432/d"},
+        {"role": "slave", "url": "postgresql://u:p@r1:5432/d"},
+        {"role": "slave", "url": "postgresql://u:p@r2:5432/d"},
+    ]},
+}
+
+
+def test_makara_yaml_has_the_guides_exact_shape():
+    text = rr.DATABASE_YML_HEAD + rr.makara_production_yaml(
+        "postgresql://u:p@m:5432/d", ["postgresql://u:p@r1:5432/d", "postgresql://u:p@r2:5432/d"])
+    parsed = yaml.safe_load(text.replace("<%=", "").replace("%>", ""))
+    production = parsed["production"]
+    default = parsed["default"]
+    assert {k: v for k, v in production.items() if k not in default or k == "adapter"} == GUIDE_SHAPE
+    lines = rr.makara_production_yaml("postgresql://u:p@m:5432/d", ["postgresql://u:p@r1:5432/d"]).splitlines()
+    assert lines[:8] == ["production:", "  <<: *default", "  adapter: postgresql_makara",
+                         "  prepared_statements: false", "  makara:", "    id: postgres", "    sticky: true",
+                         "    connections:"]
+    assert lines[8:] == ["      - role: master", "        blacklist_duration: 0",
+                         "        url: postgresql://u:p@m:5432/d", "      - role: slave",
+                         "        url: postgresql://u:p@r1:5432/d"]
+
+
+def test_makara_needs_a_replica():
+    with pytest.raises(rr.ReadReplicaError):
+        rr.makara_production("postgresql://m/d", [])
+
+
+@given(password=st.text(min_size=1, max_size=30))
+def test_makara_yaml_urls_survive_yaml(password):
+    url = rr.database_url("mastodon", password, "10.0.0.1", 5432, "mastodon_production")
+    parsed = yaml.safe_load("default: &default\n  a: 1\n" + rr.makara_production_yaml(url, [url]))
+    assert [c["url"] for c in parsed["production"]["makara"]["connections"]] == [url, url]
+    assert "<%" not in url
+
+
+DB_YML = """default: &default
+  adapter: postgresql
+  timeout: 5000
+
+development:
+  <<: *default
+  database: dev
+
+production:
+  <<: *default
+  database: <%= ENV['DB_NAME'] || 'mastodon_production' %>
+  port: <%= ENV['DB_PORT'] || 5432 %>
+
+# trailing comment belongs to test
+test:
+  <<: *default
+  database: test
+"""
+
+
+def test_replace_production_section_keeps_the_rest():
+    section = "production:\n  <<: *default\n  adapter: postgresql_makara\n"
+    out = rr.replace_production_section(DB_YML, section)
+    assert "ENV['DB_PORT']" not in out
+    assert out.startswith("default: &default\n")
+    assert "development:\n  <<: *default\n  database: dev\n" in out
+    assert section + "\n# trailing comment belongs to test\ntest:\n" in out
+    assert rr.replace_production_section(out, section) == out
+
+
+@pytest.mark.parametrize("text", ["", "default: &default\n  a: 1\n", "default: &default\n  a: 1"])
+def test_replace_production_section_adds_a_missing_one(text):
+    out = rr.replace_production_section(text, "production:\n  <<: *default\n")
+    assert out.endswith("production:\n  <<: *default\n")
+    assert out.count("default: &default") == 1
+    assert yaml.safe_load(out.replace("<%=", "#"))["production"] is not None
+
+
+def test_native_env_always_sets_the_name():
+    env = rr.native_env("127.0.0.1", 6432, "mastodon_replica", "mastodon", "s3cret", False, False)
+    assert env == {"REPLICA_DB_HOST": "127.0.0.1", "REPLICA_DB_PORT": "6432", "REPLICA_DB_NAME": "mastodon_replica",
+                   "REPLICA_DB_USER": "mastodon", "REPLICA_DB_PASS": "s3cret",
+                   "REPLICA_PREPARED_STATEMENTS": "false", "REPLICA_DB_TASKS": "false"}
+    with pytest.raises(rr.ReadReplicaError):
+        rr.native_env("h", 1, "", "u", "", True, True)
+
+
+@pytest.mark.parametrize("value, quoted", [
+    ("10.0.0.1", "10.0.0.1"), ("", "''"), ("a b", "'a b'"), ("it's", "'it\\'s'"), ("c:\\x", "'c:\\\\x'"),
+])
+def test_conninfo_quoting(value, quoted):
+    assert rr.conninfo_value(value) == quoted
+
+
+def test_conninfo_skips_empty_values():
+    assert rr.conninfo([("host", "10.0.0.1"), ("port", 5432), ("sslmode", ""), ("passfile", "/a b")]) == \
+        "host=10.0.0.1 port=5432 passfile='/a b'"
+
+
+@pytest.mark.parametrize("value, literal", [("a", "'a'"), ("it's", "'it''s'"), ("c:\\x", "'c:\\\\x'")])
+def test_conf_string(value, literal):
+    assert rr.conf_string(value) == literal
+
+
+@pytest.mark.parametrize("args, line", [
+    (("10.0.0.1", 5432, "replication", "replicator", "pw"), "10.0.0.1:5432:replication:replicator:pw\n"),
+    (("h", 5432, "*", "u", "a:b\\c"), "h:5432:*:u:a\\:b\\\\c\n"),
+])
+def test_pgpass_line(args, line):
+    assert rr.pgpass_line(*args) == line
+
+
+def test_pgpass_refuses_newlines():
+    with pytest.raises(rr.ReadReplicaError):
+        rr.pgpass_line("h", 1, "d", "u", "a\nb")
+
+
+@given(st.text().filter(lambda s: "\x00" not in s))
+def test_sql_literal_doubles_quotes(value):
+    literal = rr.sql_literal(value)
+    assert literal[0] == literal[-1] == "'"
+    assert literal[1:-1].replace("''", "") .count("'") == 0
+    assert literal[1:-1].replace("''", "'") == value
+
+
+def test_sql_identifier():
+    assert rr.sql_identifier('we"ird') == '"we""ird"'
+
+
+@pytest.mark.parametrize("has_db, standby, local, primary, force, decision", [
+    (False, False, None, "1", False, rr.TAKE),
+    (True, True, "1", "1", False, rr.KEEP),
+    (True, True, "1", "1", True, rr.KEEP),
+    (True, False, "7", "1", False, rr.REFUSE),
+    (True, False, "7", "1", True, rr.TAKE),
+    (True, True, "7", "1", False, rr.REFUSE),
+    (True, True, "7", "1", True, rr.TAKE),
+    (True, True, None, None, False, rr.REFUSE),
+])
+def test_basebackup_decision(has_db, standby, local, primary, force, decision):
+    got, reason = rr.basebackup_decision(has_db, standby, local, primary, force, "/var/lib/postgresql/15/main")
+    assert got == decision
+    if decision == rr.REFUSE:
+        assert "read_replica_force_rebasebackup" in reason
+        assert "/var/lib/postgresql/15/main holds" in reason
+
+
+def _inputs(**over):
+    data = {
+        "mastodon_version": "4.3.0", "mode": "auto", "primaries": ["db1"], "replicas": ["db2"],
+        "play_hosts": ["db1", "db2"], "is_app": True,
+        "hosts": {"db1": {"address": "10.0.0.1", "port": 5432}, "db2": {"address": "10.0.0.2", "port": 5432, "slot": ""}},
+        "app": {"db_user": "mastodon", "db_password": "pw", "db_name": "mastodon_production", "via_pgbouncer": False,
+                "pgbouncer_host": "127.0.0.1", "pgbouncer_port": 6432, "pgbouncer_primary_db": "mastodon_production",
+                "pgbouncer_replica_db": "mastodon_replica", "prepared_statements": True, "db_tasks": False},
+    }
+    data.update(over)
+    return data
+
+
+def test_plan_native_direct():
+    result = rr.plan(_inputs())
+    assert result["problems"] == []
+    assert result["mode"] == "native" and result["database_yml"] is None
+    assert result["slots"] == {"db2": "db2"}
+    assert result["env"]["REPLICA_DB_HOST"] == "10.0.0.2" and result["env"]["REPLICA_DB_NAME"] == "mastodon_production"
+    assert result["env"]["REPLICA_PREPARED_STATEMENTS"] == "true"
+    assert result["streaming_env"] == {"DB_HOST": "10.0.0.2", "DB_PORT": "5432", "DB_NAME": "mastodon_production"}
+    assert result["streaming_environment"] == ["DB_HOST=10.0.0.2", "DB_PORT=5432", "DB_NAME=mastodon_production"]
+
+
+def test_plan_makara_through_pgbouncer():
+    data = _inputs(mastodon_version="4.1.22")
+    data["app"]["via_pgbouncer"] = True
+    result = rr.plan(data)
+    assert result["mode"] == "makara" and result["env"] == {}
+    assert result["master_url"] == "postgresql://mastodon:pw@127.0.0.1:6432/mastodon_production"
+    assert result["replica_urls"] == ["postgresql://mastodon:pw@127.0.0.1:6432/mastodon_replica"]
+    assert "adapter: postgresql_makara" in result["database_yml"]
+    assert result["streaming_env"]["DB_NAME"] == "mastodon_replica"
+
+
+@pytest.mark.parametrize("over, fragment", [
+    ({"primaries": []}, "but 0 primaries"),
+    ({"primaries": ["db1", "db3"], "play_hosts": ["db1", "db2", "db3"]}, "but 2 primaries"),
+    ({"primaries": ["db2"], "play_hosts": ["db2"]}, "in both the primary and the replica group"),
+    ({"play_hosts": ["db1"]}, "db2 must run in this play too"),
+    ({"replicas": [], "hosts": {}}, "no replica to read from"),
+    ({"mode": "makara"}, "no Makara adapter"),
+    ({"hosts": {"db1": {"address": "a", "port": 1}, "db2": {"address": "b", "port": 1, "slot": "Bad-Slot"}}},
+     "characters PostgreSQL rejects"),
+    ({"replicas": ["db2", "db3"], "play_hosts": ["db1", "db2", "db3"],
+      "hosts": {"db2": {"slot": "same"}, "db3": {"slot": "same"}}}, "used by two replicas"),
+    ({"replica_state": {"has_database": True, "is_standby": False, "system_identifier": "9",
+                        "primary_system_identifier": "1"}}, "never wiped by default"),
+])
+def test_plan_problems(over, fragment):
+    result = rr.plan(_inputs(**over))
+    assert any(fragment in p for p in result["problems"]), result["problems"]
+    assert result["master_url"] is None and result["env"] == {}
+
+
+def test_plan_keeps_a_standby_of_this_primary():
+    state = {"has_database": True, "is_standby": True, "system_identifier": "1", "primary_system_identifier": "1"}
+    result = rr.plan(_inputs(is_app=False, replica_state=state))
+    assert result["problems"] == [] and result["basebackup"] == rr.KEEP
+
+
+def test_plan_replication_settings_quote_everything():
+    rep = {"user": "replicator", "password": "it's:a\\pw", "passfile": "/var/lib/postgresql/.pgpass x"}
+    result = rr.plan(_inputs(is_app=False, self="db2", replication=rep))
+    assert result["role_sql"]["alter"].endswith(
+        "ALTER ROLE \"replicator\" WITH LOGIN REPLICATION PASSWORD 'it''s:a\\pw';\n")
+    assert result["role_sql"]["create"].startswith("SET password_encryption = 'scram-sha-256';\nCREATE ROLE")
+    assert result["pgpass"].splitlines() == ["127.0.0.1:5432:postgres:replicator:it's\\:a\\\\pw",
+                                             "10.0.0.1:5432:replication:replicator:it's\\:a\\\\pw"]
+    assert result["primary_conninfo"] == (
+        "'host=10.0.0.1 port=5432 user=replicator passfile=''/var/lib/postgresql/.pgpass x'' application_name=db2'")
+    assert "it's" not in result["primary_conninfo"]
+
+
+def test_plan_replication_needs_a_password():
+    with pytest.raises(rr.ReadReplicaError):
+        rr.plan(_inputs(is_app=False, self="db2", replication={"user": "r", "password": "", "passfile": "/p"}))
