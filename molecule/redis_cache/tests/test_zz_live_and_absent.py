@@ -1,0 +1,85 @@
+"""Runs last (file order): a second converge that changes maxmemory live, then state: absent.
+
+Both run the scenario's converge.yml again from here, with extra vars, so the scenario's own
+idempotence step still proves 0 changed on the unchanged settings.
+"""
+
+import os
+import re
+import shlex
+from urllib.parse import quote
+
+from common import (
+    MAIN_PORT, PASSWORD, PORT, cli, config_get, converge_again, flavour, info, read_env, run_ok,
+    unit_value, wait_active,
+)
+
+NEW_MAXMEMORY = "12mb"
+NEW_MAXMEMORY_BYTES = 12 * 1024 * 1024
+KEYS = 500
+
+
+def assert_no_secret(log_path, output):
+    with open(log_path, encoding="utf-8") as handle:
+        log = handle.read()
+    for form in (PASSWORD, quote(PASSWORD, safe=""), "S3cret"):
+        assert form not in log and form not in output, f"secret ({form[:3]}...) in {os.path.basename(log_path)}"
+
+
+def test_changing_maxmemory_keeps_the_cache_warm(host):
+    f = flavour(host)
+    cli(host, "FLUSHALL")
+    program = f"print(''.join('SET warm:%d v%d\\n' % (i, i) for i in range({KEYS})), end='')"
+    writer = "python3 -c " + shlex.quote(program)
+    cli(host, "", stdin_cmd=writer)
+    assert int(cli(host, "DBSIZE").strip()) == KEYS
+    before = info(host, "server")
+    pid_before = unit_value(host, f["unit"], "MainPID")
+
+    rc, output, changed, log_path = converge_again(
+        host, {"redis_cache_maxmemory": NEW_MAXMEMORY}, "ansible-live-change.log")
+    assert rc == 0, output[-4000:]
+    assert changed and changed > 0, output[-4000:]
+    assert re.search(r"TASK \[.*Change settings live with CONFIG SET.* - maxmemory\]", output), output[-4000:]
+    restart_task = re.search(r"TASK \[.*Restart the cache instance.*\n(.*)", output)
+    assert restart_task and restart_task.group(1).startswith("skipping"), output[-4000:]
+
+    after = info(host, "server")
+    assert after["run_id"] == before["run_id"], "the cache instance restarted"
+    assert int(after["uptime_in_seconds"]) >= int(before["uptime_in_seconds"])
+    assert unit_value(host, f["unit"], "MainPID") == pid_before
+    assert int(cli(host, "DBSIZE").strip()) == KEYS, "cached keys were lost"
+    assert cli(host, "GET warm:123").strip() == "v123"
+    assert config_get(host, ["maxmemory"])["maxmemory"] == str(NEW_MAXMEMORY_BYTES)
+    assert re.search(rf"^maxmemory {NEW_MAXMEMORY}$", host.file(f["conf"]).content_string, re.M)
+    assert_no_secret(log_path, output)
+
+    rc, output, changed, _log = converge_again(
+        host, {"redis_cache_maxmemory": NEW_MAXMEMORY}, "ansible-live-change-again.log")
+    assert rc == 0 and changed == 0, output[-4000:]
+
+
+def test_state_absent_removes_the_instance_and_the_env_keys(host):
+    f = flavour(host)
+    rc, output, changed, log_path = converge_again(host, {"redis_cache_state": "absent"}, "ansible-absent.log")
+    assert rc == 0, output[-4000:]
+    assert changed and changed > 0
+    assert_no_secret(log_path, output)
+
+    assert unit_value(host, f["unit"], "ActiveState") in ("inactive", "failed") or \
+        unit_value(host, f["unit"], "LoadState") == "not-found"
+    assert unit_value(host, f["unit"], "UnitFileState") != "enabled"
+    for path in (f["conf"], f["secret"], f["dir"], f["log"]):
+        assert not host.file(path).exists, f"{path} is left"
+    assert f":{PORT}" not in run_ok(host, "ss -Htln")
+    env = read_env(host)
+    assert not [k for k in env if k.startswith("CACHE_REDIS_")], env
+    assert env["REDIS_PORT"] == str(MAIN_PORT)
+    # The main Redis and Mastodon carry on.
+    assert cli(host, "GET fediops:main:kept", port=MAIN_PORT, password="").strip() == "written-before-redis_cache"
+    assert info(host, "persistence", port=MAIN_PORT, password="")["loading"] == "0"
+    for unit in ("mastodon-web", "mastodon-sidekiq", "redis-server"):
+        wait_active(host, unit)
+
+    rc, output, changed, _log = converge_again(host, {"redis_cache_state": "absent"}, "ansible-absent-again.log")
+    assert rc == 0 and changed == 0, output[-4000:]

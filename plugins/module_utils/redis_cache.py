@@ -1,0 +1,582 @@
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A second Redis (or Valkey) instance used only as Mastodon's cache, as pure functions.
+
+Everything here takes plain values and returns plain values: the role's filters and the unit
+tests call the same code. Nothing talks to Redis; the role runs redis-cli with what these
+functions compute.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from urllib.parse import quote
+
+# Redis's memtoull() (util.c): digits, then an optional unit, case-insensitive.
+# k/m/g are powers of 1000, kb/mb/gb powers of 1024, b or nothing means bytes.
+MEMORY_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 1000 ** 2,
+    "mb": 1024 ** 2,
+    "g": 1000 ** 3,
+    "gb": 1024 ** 3,
+}
+MEMORY_RE = re.compile(r"^(?P<digits>[0-9]+)(?P<unit>[A-Za-z]*)$")
+# Redis stores memory settings in an unsigned long long.
+MAX_MEMORY_VALUE = 2 ** 64 - 1
+# Below this Redis itself warns that it may not work; a cache that small is a typo.
+MIN_MAXMEMORY = 1024 ** 2
+
+EVICTION_POLICIES = (
+    "volatile-lru",
+    "allkeys-lru",
+    "volatile-lfu",
+    "allkeys-lfu",
+    "volatile-random",
+    "allkeys-random",
+    "volatile-ttl",
+    "noeviction",
+)
+
+# Settings that CONFIG SET changes in the running server (Redis 7.0 and later, Valkey 8).
+# Anything else restarts the cache instance. bind and port can be set live since 7.0 too, but a
+# new listener is rare and a restart makes the process, the file and systemd agree for certain.
+LIVE_SETTINGS = frozenset((
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "maxmemory-eviction-tenacity",
+    "maxmemory-clients",
+    "maxclients",
+    "timeout",
+    "tcp-keepalive",
+    "loglevel",
+    "requirepass",
+    "save",
+    "appendonly",
+    "hz",
+    "dynamic-hz",
+    "active-expire-effort",
+    "activedefrag",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
+    "notify-keyspace-events",
+    "client-query-buffer-limit",
+    "proto-max-bulk-len",
+))
+
+# Values Redis reports in bytes through CONFIG GET whatever unit the file used.
+MEMORY_SETTINGS = frozenset(("maxmemory", "maxmemory-clients", "client-query-buffer-limit", "proto-max-bulk-len"))
+# Values Redis reports in lower case.
+ENUM_SETTINGS = frozenset(("maxmemory-policy", "loglevel", "appendfsync"))
+SECRET_SETTINGS = frozenset(("requirepass", "masterauth"))
+
+# Owned by dedicated role variables (or fixed, like save and appendonly): refused in the
+# free-form settings so that one value cannot be set in two places.
+MANAGED_SETTINGS = frozenset((
+    "bind", "port", "protected-mode", "daemonize", "supervised", "pidfile", "logfile", "dir",
+    "dbfilename", "save", "appendonly", "maxmemory", "maxmemory-policy", "requirepass", "include",
+    "unixsocket", "user", "aclfile", "rename-command",
+))
+# Lines of the file that are structure, not settings to compare.
+STRUCTURE_SETTINGS = frozenset(("include",))
+SETTING_NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+INSTANCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+SERVERS = {
+    # server: (package, cli, unit template prefix, config dir, data dir root, log dir, system user)
+    "redis": {
+        "package": "redis-server",
+        "cli": "redis-cli",
+        "unit_prefix": "redis-server",
+        "conf_dir": "/etc/redis",
+        "conf_prefix": "redis",
+        "data_root": "/var/lib/redis",
+        "log_dir": "/var/log/redis",
+        "user": "redis",
+        "run_prefix": "redis",
+    },
+    "valkey": {
+        "package": "valkey-server",
+        "cli": "valkey-cli",
+        "unit_prefix": "valkey-server",
+        "conf_dir": "/etc/valkey",
+        "conf_prefix": "valkey",
+        "data_root": "/var/lib/valkey",
+        "log_dir": "/var/log/valkey",
+        "user": "valkey",
+        "run_prefix": "valkey",
+    },
+}
+# Debian ships valkey-server from Debian 13 (trixie) on.
+VALKEY_MIN_DEBIAN = 13
+
+ENV_PART_KEYS = ("CACHE_REDIS_HOST", "CACHE_REDIS_PORT", "CACHE_REDIS_PASSWORD", "CACHE_REDIS_DB")
+ENV_ALL_KEYS = ("CACHE_REDIS_URL",) + ENV_PART_KEYS + ("CACHE_REDIS_USER",)
+
+
+class RedisCacheError(ValueError):
+    """A value Redis (or this role) would refuse."""
+
+
+def parse_memory(value):
+    """Return the number of bytes Redis reads from a memory setting such as `100mb` or `1gb`."""
+    if isinstance(value, bool):
+        raise RedisCacheError("%r is not a memory size" % (value,))
+    if isinstance(value, int):
+        if value < 0:
+            raise RedisCacheError("%d is negative; memory sizes are 0 or more bytes" % value)
+        return value
+    text = str(value).strip()
+    match = MEMORY_RE.match(text)
+    if not match:
+        raise RedisCacheError(
+            "%r is not a memory size Redis understands: use bytes or a number with one of the units "
+            "b, k, kb, m, mb, g, gb (for example 256mb)" % (value,))
+    unit = match.group("unit").lower()
+    if unit not in MEMORY_UNITS:
+        raise RedisCacheError(
+            "%r has the unit %r; Redis knows b, k (1000), kb (1024), m, mb, g and gb" % (value, match.group("unit")))
+    result = int(match.group("digits")) * MEMORY_UNITS[unit]
+    if result > MAX_MEMORY_VALUE:
+        raise RedisCacheError("%r is more than Redis can store (%d bytes)" % (value, MAX_MEMORY_VALUE))
+    return result
+
+
+def human_bytes(count):
+    """Short binary size for messages: 8388608 -> '8.0 MiB'."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
+        size /= 1024
+    return "%d B" % count  # pragma: no cover - loop always returns
+
+
+def is_live(setting):
+    """True when CONFIG SET changes `setting` in the running server."""
+    return setting.lower() in LIVE_SETTINGS
+
+
+def _bind_address(entry):
+    # A leading "-" makes Redis skip an address it cannot bind (::1 without IPv6).
+    return entry[1:] if entry.startswith("-") else entry
+
+
+def is_loopback(entry):
+    address = _bind_address(str(entry)).strip()
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def server_paths(server, instance):
+    """Unit, config files, data dir, log and pidfile of one cache instance."""
+    info = SERVERS[server]
+    name = "%s-%s" % (info["conf_prefix"], instance)
+    return {
+        "package": info["package"],
+        "cli": info["cli"],
+        "user": info["user"],
+        "default_unit": "%s.service" % info["unit_prefix"],
+        "unit_template": "%s@.service" % info["unit_prefix"],
+        "unit": "%s@%s.service" % (info["unit_prefix"], instance),
+        "conf": "%s/%s.conf" % (info["conf_dir"], name),
+        "secret_conf": "%s/%s.secret.conf" % (info["conf_dir"], name),
+        # Debian's units allow writes only below these folders (ProtectSystem=strict).
+        "dir": "%s/%s" % (info["data_root"], instance),
+        "log": "%s/%s-server-%s.log" % (info["log_dir"], info["conf_prefix"], instance),
+        # The unit's PIDFile= and RuntimeDirectory=.
+        "pidfile": "/run/%s-%s/%s-server.pid" % (info["run_prefix"], instance, info["conf_prefix"]),
+    }
+
+
+def problems(params):
+    """Sentences naming what is wrong and what to change; empty when the request is sound.
+
+    `params` keys: server, distribution, distribution_major, instance_name, port, main_port, bind,
+    maxmemory, maxmemory_policy, env_style, env_host, password, settings, mem_total_bytes (optional).
+    """
+    found = []
+    server = params.get("server")
+    if server not in SERVERS:
+        found.append("redis_cache_server is %r; use redis or valkey." % (server,))
+    elif server == "valkey":
+        distribution = str(params.get("distribution") or "")
+        try:
+            major = int(str(params.get("distribution_major")))
+        except (TypeError, ValueError):
+            major = 0
+        if distribution != "Debian" or major < VALKEY_MIN_DEBIAN:
+            found.append(
+                "redis_cache_server is valkey, but this host runs %s %s; Debian ships valkey-server from "
+                "Debian %d (trixie) on. Use redis_cache_server: redis here."
+                % (distribution or "an unknown system", params.get("distribution_major"), VALKEY_MIN_DEBIAN))
+
+    name = str(params.get("instance_name") or "")
+    if not INSTANCE_NAME_RE.match(name):
+        found.append(
+            "redis_cache_instance_name is %r; use 1 to 32 letters, digits, - or _ (it names the unit "
+            "and the files)." % name)
+
+    port = params.get("port")
+    main_port = params.get("main_port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        found.append("redis_cache_port is %r; use a TCP port from 1 to 65535." % (port,))
+    elif port == main_port:
+        found.append(
+            "redis_cache_port is %d, the port of the main Redis (redis_cache_main_port %d); the cache needs "
+            "its own port, for example 6380." % (port, main_port))
+
+    bind = params.get("bind") or []
+    if not bind:
+        found.append("redis_cache_bind is empty; list at least one address, for example 127.0.0.1.")
+    public = [b for b in bind if not is_loopback(b)]
+    if public and not params.get("password"):
+        found.append(
+            "redis_cache_bind includes %s, which is not loopback, and redis_cache_password is empty; set a "
+            "password or bind to 127.0.0.1 only." % ", ".join(public))
+
+    try:
+        maxmemory = parse_memory(params.get("maxmemory"))
+    except RedisCacheError as exc:
+        found.append("redis_cache_maxmemory: %s." % exc)
+    else:
+        if maxmemory < MIN_MAXMEMORY:
+            found.append(
+                "redis_cache_maxmemory is %s (%d bytes); a cache needs a limit of at least 1mb, and 0 would "
+                "mean no limit at all. Set it to the memory the cache may use, for example 256mb."
+                % (params.get("maxmemory"), maxmemory))
+        total = params.get("mem_total_bytes")
+        if total and maxmemory > total:
+            found.append(
+                "redis_cache_maxmemory is %s (%s), more than this host's memory (%s); lower it."
+                % (params.get("maxmemory"), human_bytes(maxmemory), human_bytes(total)))
+
+    policy = params.get("maxmemory_policy")
+    if policy not in EVICTION_POLICIES:
+        found.append(
+            "redis_cache_maxmemory_policy is %r; use one of %s (allkeys-lru suits a cache)."
+            % (policy, ", ".join(EVICTION_POLICIES)))
+    elif policy == "noeviction":
+        found.append(
+            "redis_cache_maxmemory_policy is noeviction: a full cache would answer every write with an OOM "
+            "error instead of dropping old entries. Use allkeys-lru or allkeys-lfu.")
+
+    style = params.get("env_style")
+    if style not in ("url", "parts"):
+        found.append("redis_cache_env_style is %r; use url or parts." % (style,))
+    if not str(params.get("env_host") or "").strip():
+        found.append("redis_cache_env_host is empty; set the address Mastodon connects to, for example 127.0.0.1.")
+
+    for key, value in sorted((params.get("settings") or {}).items()):
+        lowered = str(key).lower()
+        if not SETTING_NAME_RE.match(lowered):
+            found.append("redis_cache_settings has %r, which is not a Redis setting name." % (key,))
+        elif lowered in MANAGED_SETTINGS:
+            found.append(
+                "redis_cache_settings sets %s, which the role manages itself; use its own variable "
+                "(redis_cache_port, redis_cache_bind, redis_cache_maxmemory, ...) or drop it." % lowered)
+        elif value is None or "\n" in str(value):
+            found.append("redis_cache_settings.%s has no usable value (%r)." % (lowered, value))
+    return found
+
+
+def conf_quote(value):
+    """One value as Redis's config parser (sdssplitargs) reads it back unchanged."""
+    text = "yes" if value is True else "no" if value is False else str(value)
+    if text and re.match(r"^[A-Za-z0-9_./:@%+,=-]+$", text):
+        return text
+    escaped = []
+    for ch in text:
+        if ch in ('"', "\\"):
+            escaped.append("\\" + ch)
+        elif ch == "\n":
+            escaped.append("\\n")
+        elif ch == "\r":
+            escaped.append("\\r")
+        elif ch == "\t":
+            escaped.append("\\t")
+        elif ord(ch) < 32 or ord(ch) == 127:
+            escaped.append("\\x%02x" % ord(ch))
+        else:
+            escaped.append(ch)
+    return '"%s"' % "".join(escaped)
+
+
+def directives(params):
+    """The cache's settings in config file order: a list of [name, rendered value] pairs.
+
+    The password is not among them: it lives in its own file (see secret_directives) so that the
+    main file's diff can be shown.
+    """
+    paths = server_paths(params["server"], params["instance_name"])
+    out = [
+        ["bind", " ".join(str(b) for b in params["bind"])],
+        ["protected-mode", "yes"],
+        ["port", str(params["port"])],
+        ["daemonize", "no"],
+        ["supervised", "systemd"],
+        ["pidfile", paths["pidfile"]],
+        ["logfile", paths["log"]],
+        # An explicit empty save: with no save line at all Redis falls back to its default rules.
+        ["save", '""'],
+        ["dir", paths["dir"]],
+        ["maxmemory", str(params["maxmemory"])],
+        ["maxmemory-policy", params["maxmemory_policy"]],
+        ["appendonly", "no"],
+    ]
+    for key, value in sorted((params.get("settings") or {}).items()):
+        out.append([str(key).lower(), conf_quote(value)])
+    return out
+
+
+def secret_directives(password):
+    """The password file's settings; an empty password means no AUTH required."""
+    return [["requirepass", conf_quote(password or "")]]
+
+
+# C's isspace() in the "C" locale, which Redis's parser uses; Python's str.isspace() knows more.
+C_SPACE = " \t\n\v\f\r"
+
+
+def _split_args(text):
+    """Tokens of one config line, with Redis's quoting rules (sdssplitargs)."""
+    args, i, n = [], 0, len(text)
+    while True:
+        while i < n and text[i] in C_SPACE:
+            i += 1
+        if i >= n:
+            return args
+        token, quote_char = [], None
+        if text[i] in "\"'":
+            quote_char = text[i]
+            i += 1
+        while i < n:
+            ch = text[i]
+            if quote_char == '"':
+                if ch == "\\" and i + 1 < n:
+                    nxt = text[i + 1]
+                    if nxt == "x" and i + 3 < n and re.match(r"[0-9a-fA-F]{2}", text[i + 2:i + 4]):
+                        token.append(chr(int(text[i + 2:i + 4], 16)))
+                        i += 4
+                        continue
+                    token.append({"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}.get(nxt, nxt))
+                    i += 2
+                    continue
+                if ch == '"':
+                    i += 1
+                    quote_char = None
+                    break
+            elif quote_char == "'":
+                if ch == "\\" and i + 1 < n and text[i + 1] == "'":
+                    token.append("'")
+                    i += 2
+                    continue
+                if ch == "'":
+                    i += 1
+                    quote_char = None
+                    break
+            elif ch in C_SPACE:
+                break
+            token.append(ch)
+            i += 1
+        if quote_char is not None:
+            raise RedisCacheError("unbalanced quotes in %r" % text)
+        args.append("".join(token))
+
+
+def parse_conf(text):
+    """Settings of a redis.conf text: {name: value}, the last line of a name winning.
+
+    Values with several arguments are joined with one space; `save` lines accumulate the way
+    Redis does, and `save ""` resets them. A list of texts reads as one file (main, then included).
+    """
+    if isinstance(text, (list, tuple)):
+        text = "\n".join(text)
+    settings = {}
+    # Redis splits the file on "\n" only, not on the other line breaks Python knows.
+    for line in (text or "").split("\n"):
+        stripped = line.strip(C_SPACE)
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            args = _split_args(stripped)
+        except RedisCacheError:
+            continue
+        if not args:
+            continue
+        name = args[0].lower()
+        value = " ".join(args[1:])
+        if name == "save":
+            if value == "":
+                settings["save"] = ""
+            else:
+                settings["save"] = (settings.get("save", "") + " " + value).strip()
+            continue
+        settings[name] = value
+    return settings
+
+
+def normalize(setting, value):
+    """The form CONFIG GET reports for `value`, so that file, request and server compare equal."""
+    setting = setting.lower()
+    text = "" if value is None else str(value).strip()
+    if setting in MEMORY_SETTINGS:
+        try:
+            return str(parse_memory(text))
+        except RedisCacheError:
+            return text
+    if setting == "save" or setting == "bind":
+        return " ".join(text.split())
+    if setting in ENUM_SETTINGS or text.lower() in ("yes", "no"):
+        return text.lower()
+    return text
+
+
+def _desired_map(main_pairs, secret_pairs):
+    wanted = {}
+    for name, rendered in list(main_pairs) + list(secret_pairs):
+        # Run the rendered text through the same parser as the file, so quoting matches.
+        wanted.update(parse_conf("%s %s" % (name, rendered)) or {name: ""})
+    return wanted
+
+
+def plan(current, main_pairs, secret_pairs):
+    """Compare the settings in the files now (`current`, from parse_conf) with the wanted ones.
+
+    Returns {differ: [names], live: [names], restart: [names]}: `restart` lists the changed
+    settings that CONFIG SET cannot apply; when it is empty a restart is never needed.
+    """
+    wanted = _desired_map(main_pairs, secret_pairs)
+    changed = []
+    for name in sorted((set(wanted) | set(current or {})) - STRUCTURE_SETTINGS):
+        before = (current or {}).get(name)
+        after = wanted.get(name)
+        if before is None and name == "requirepass" and after == "":
+            continue
+        if before is None or after is None or normalize(name, before) != normalize(name, after):
+            changed.append(name)
+    return {
+        "differ": changed,
+        "live": [n for n in changed if is_live(n)],
+        "restart": [n for n in changed if not is_live(n)],
+    }
+
+
+def live_names(main_pairs, secret_pairs):
+    """Names of the wanted settings that can be compared with (and set in) the running server."""
+    return sorted(n for n in _desired_map(main_pairs, secret_pairs) if is_live(n))
+
+
+def parse_config_get(text):
+    """{name: value} from redis-cli's raw output of CONFIG GET (name and value on alternate lines)."""
+    lines = (text or "").split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    if len(lines) % 2:
+        # Ansible strips trailing newlines from stdout, and with them an empty last value
+        # (save ""). Names are never empty, so only the last value can be missing.
+        lines.append("")
+    return dict((lines[i].lower(), lines[i + 1]) for i in range(0, len(lines), 2))
+
+
+def drift(running, main_pairs, secret_pairs):
+    """Live settings whose running value differs from the wanted one: [[name, value], ...].
+
+    `requirepass` comes last, so every earlier command still authenticates with the old password.
+    """
+    wanted = _desired_map(main_pairs, secret_pairs)
+    out = []
+    for name in sorted(n for n in wanted if is_live(n)):
+        if name not in running:
+            out.append([name, wanted[name]])
+        elif normalize(name, running[name]) != normalize(name, wanted[name]):
+            out.append([name, wanted[name]])
+    out.sort(key=lambda pair: pair[0] == "requirepass")
+    return out
+
+
+def set_commands(changes):
+    """redis-cli stdin text with one CONFIG SET per change (values quoted, never on argv)."""
+    return "".join("CONFIG SET %s %s\n" % (name, _cli_quote(value)) for name, value in changes)
+
+
+def _cli_quote(value):
+    # redis-cli splits stdin lines with sdssplitargs too; always quote so "" stays an argument.
+    text = str(value)
+    quoted = conf_quote(text)
+    return quoted if quoted.startswith('"') else '"%s"' % text
+
+
+def url_host(host):
+    host = str(host).strip()
+    if host.startswith("["):
+        return host
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return "[%s]" % host
+    except ValueError:
+        pass
+    return host
+
+
+def redis_url(host, port, password=None, db=0):
+    """redis://[:password@]host:port/db with the password percent-encoded (Mastodon decodes it)."""
+    auth = ":%s@" % quote(str(password), safe="") if password else ""
+    return "redis://%s%s:%d/%d" % (auth, url_host(host), int(port), int(db))
+
+
+def env_values(style, host, port, password=None, db=0):
+    """Keys to write into .env.production ({KEY: value}, None removes the key).
+
+    Mastodon (lib/mastodon/redis_configuration.rb) uses CACHE_REDIS_URL when it is set. Otherwise
+    it builds a URL from CACHE_REDIS_HOST, _PORT, _DB and _PASSWORD, none of which falls back to
+    REDIS_*: without a port the URL has none, and without a host the whole cache config falls back
+    to the main Redis. So every part is written, and the keys of the other style are removed.
+    """
+    values = dict((key, None) for key in ENV_ALL_KEYS)
+    if style == "url":
+        values["CACHE_REDIS_URL"] = redis_url(host, port, password, db)
+    elif style == "parts":
+        values["CACHE_REDIS_HOST"] = url_host(host)
+        values["CACHE_REDIS_PORT"] = str(int(port))
+        values["CACHE_REDIS_DB"] = str(int(db))
+        values["CACHE_REDIS_PASSWORD"] = str(password) if password else None
+    else:
+        raise RedisCacheError("env style %r: use url or parts" % (style,))
+    return values
+
+
+def env_absent_values():
+    """Keys to remove when the cache instance goes away: Mastodon falls back to the main Redis."""
+    return dict((key, None) for key in ENV_ALL_KEYS)
+
+
+def admin_host(bind):
+    """The address redis-cli uses to reach the instance from the same host."""
+    addresses = [_bind_address(str(b)) for b in bind or []]
+    for candidate in ("127.0.0.1", "::1", "localhost"):
+        if candidate in addresses:
+            return candidate
+    for address in addresses:
+        if address in ("0.0.0.0", "*"):
+            return "127.0.0.1"
+        if address in ("::", "::*"):
+            return "::1"
+    return addresses[0] if addresses else "127.0.0.1"

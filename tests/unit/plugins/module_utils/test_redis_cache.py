@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from hypothesis import given, strategies as st
+
+from ansible_collections.fediops.mastodon.plugins.module_utils import redis_cache as rc
+
+GOOD = dict(
+    server="redis", distribution="Debian", distribution_major="12", instance_name="cache", port=6380,
+    main_port=6379, bind=["127.0.0.1", "-::1"], maxmemory="256mb", maxmemory_policy="allkeys-lru",
+    env_style="url", env_host="127.0.0.1", password="", settings={}, mem_total_bytes=4 * 1024 ** 3,
+)
+
+
+def request(**changes):
+    params = dict(GOOD)
+    params.update(changes)
+    return params
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0", 0),
+    ("1", 1),
+    ("100", 100),
+    ("100b", 100),
+    ("1k", 1000),
+    ("1kb", 1024),
+    ("1K", 1000),
+    ("1KB", 1024),
+    ("1m", 1000 ** 2),
+    ("8mb", 8 * 1024 ** 2),
+    ("100mb", 100 * 1024 ** 2),
+    ("1g", 1000 ** 3),
+    ("1gb", 1024 ** 3),
+    ("2GB", 2 * 1024 ** 3),
+    (" 256mb ", 256 * 1024 ** 2),
+    (268435456, 268435456),
+])
+def test_parse_memory_matches_redis_units(text, expected):
+    assert rc.parse_memory(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "mb", "-1", "-1mb", "1.5gb", "1 gb", "1tb", "1kib", "ten", "1e9", True, -5,
+                                  "99999999999999999999999gb"])
+def test_parse_memory_refuses_what_redis_refuses(text):
+    with pytest.raises(rc.RedisCacheError):
+        rc.parse_memory(text)
+
+
+@given(st.integers(min_value=0, max_value=2 ** 33), st.sampled_from(sorted(rc.MEMORY_UNITS)))
+def test_parse_memory_is_digits_times_unit(number, unit):
+    assert rc.parse_memory("%d%s" % (number, unit)) == number * rc.MEMORY_UNITS[unit]
+    assert rc.parse_memory("%d%s" % (number, unit.upper())) == number * rc.MEMORY_UNITS[unit]
+
+
+def test_a_sound_request_has_no_problems():
+    assert rc.problems(GOOD) == []
+    assert rc.problems(request(server="valkey", distribution_major="13")) == []
+    assert rc.problems(request(bind=["10.0.0.5"], password="s3cret")) == []
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(maxmemory="lots"), "redis_cache_maxmemory: 'lots' is not a memory size"),
+    (dict(maxmemory="1tb"), "unit 'tb'"),
+    (dict(maxmemory="0"), "at least 1mb"),
+    (dict(maxmemory="512kb"), "(524288 bytes)"),
+    (dict(maxmemory="8gb"), "more than this host's memory (4.0 GiB)"),
+    (dict(maxmemory_policy="lru"), "redis_cache_maxmemory_policy is 'lru'; use one of volatile-lru"),
+    (dict(maxmemory_policy="noeviction"), "OOM"),
+    (dict(port=6379), "redis_cache_port is 6379, the port of the main Redis (redis_cache_main_port 6379)"),
+    (dict(port=70000), "redis_cache_port is 70000"),
+    (dict(port="6380"), "redis_cache_port is '6380'"),
+    (dict(server="valkey"), "Debian 13 (trixie)"),
+    (dict(server="valkey", distribution="Ubuntu", distribution_major="24"), "this host runs Ubuntu 24"),
+    (dict(server="memcached"), "use redis or valkey"),
+    (dict(instance_name="ca che"), "redis_cache_instance_name is 'ca che'"),
+    (dict(bind=[]), "redis_cache_bind is empty"),
+    (dict(bind=["0.0.0.0"]), "includes 0.0.0.0, which is not loopback"),
+    (dict(env_style="uri"), "redis_cache_env_style is 'uri'"),
+    (dict(env_host=""), "redis_cache_env_host is empty"),
+    (dict(settings={"port": 1}), "redis_cache_settings sets port"),
+    (dict(settings={"save": "60 1"}), "redis_cache_settings sets save"),
+    (dict(settings={"Bad Name": 1}), "not a Redis setting name"),
+    (dict(settings={"maxclients": None}), "no usable value"),
+])
+def test_problems_name_the_numbers_and_the_fix(changes, fragment):
+    found = rc.problems(request(**changes))
+    assert len(found) == 1, found
+    assert fragment in found[0]
+
+
+def test_problems_without_memory_facts_skip_the_host_check():
+    assert rc.problems(request(maxmemory="64gb", mem_total_bytes=None)) == []
+
+
+@pytest.mark.parametrize("entry, loopback", [
+    ("127.0.0.1", True), ("-::1", True), ("::1", True), ("127.1.2.3", True), ("localhost", True),
+    ("0.0.0.0", False), ("10.0.0.1", False), ("*", False), ("-::", False),
+])
+def test_loopback(entry, loopback):
+    assert rc.is_loopback(entry) is loopback
+
+
+def test_paths_follow_debians_instance_units():
+    redis = rc.server_paths("redis", "cache")
+    assert redis["unit"] == "redis-server@cache.service"
+    assert redis["conf"] == "/etc/redis/redis-cache.conf"
+    assert redis["pidfile"] == "/run/redis-cache/redis-server.pid"
+    assert redis["dir"] == "/var/lib/redis/cache"
+    assert redis["log"] == "/var/log/redis/redis-server-cache.log"
+    valkey = rc.server_paths("valkey", "cache")
+    assert valkey["unit"] == "valkey-server@cache.service"
+    assert valkey["conf"] == "/etc/valkey/valkey-cache.conf"
+    assert valkey["pidfile"] == "/run/valkey-cache/valkey-server.pid"
+    assert valkey["cli"] == "valkey-cli"
+    assert valkey["default_unit"] == "valkey-server.service"
+
+
+def test_directives_disable_persistence_explicitly():
+    pairs = rc.directives(request(maxmemory="8mb", settings={"maxclients": 500, "lazyfree-lazy-eviction": True}))
+    as_dict = dict(pairs)
+    assert as_dict["save"] == '""'
+    assert as_dict["appendonly"] == "no"
+    assert as_dict["maxmemory"] == "8mb"
+    assert as_dict["maxmemory-policy"] == "allkeys-lru"
+    assert as_dict["bind"] == "127.0.0.1 -::1"
+    assert as_dict["lazyfree-lazy-eviction"] == "yes"
+    assert as_dict["maxclients"] == "500"
+    assert "requirepass" not in as_dict
+    parsed = rc.parse_conf("\n".join("%s %s" % (k, v) for k, v in pairs))
+    assert parsed["save"] == ""
+    assert parsed["bind"] == "127.0.0.1 -::1"
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_conf_quote_round_trips_through_the_config_parser(value):
+    parsed = rc.parse_conf("requirepass %s" % rc.conf_quote(value))
+    assert parsed.get("requirepass") == value
+
+
+def test_parse_conf_reads_redis_rules():
+    text = """# comment
+port 6380
+save 3600 1
+save 300 100
+maxmemory 8mb
+maxmemory 16mb
+requirepass "a \\"quoted\\" pass"
+include /etc/redis/redis-cache.secret.conf
+"""
+    parsed = rc.parse_conf(text)
+    assert parsed["save"] == "3600 1 300 100"
+    assert parsed["maxmemory"] == "16mb"
+    assert parsed["requirepass"] == 'a "quoted" pass'
+    assert rc.parse_conf('save 60 1\nsave ""\n')["save"] == ""
+
+
+def _files(**changes):
+    params = request(**changes)
+    main = rc.directives(params)
+    text = "\n".join("%s %s" % tuple(pair) for pair in main) + "\ninclude /etc/redis/redis-cache.secret.conf\n"
+    secret = rc.secret_directives(params["password"])
+    return main, secret, rc.parse_conf(text + "\n".join("%s %s" % tuple(pair) for pair in secret))
+
+
+def test_plan_is_empty_when_the_files_already_match():
+    main, secret, current = _files(maxmemory="8mb", password="pw")
+    assert rc.plan(current, main, secret) == {"differ": [], "live": [], "restart": []}
+
+
+def test_plan_reads_the_rendered_files_with_headers_and_include():
+    params = request(maxmemory="8mb", password="pw")
+    main = rc.directives(params)
+    secret = rc.secret_directives("pw")
+    main_text = ("# Ansible managed\n# why\n" + "".join("%s %s\n" % tuple(p) for p in main)
+                 + "include /etc/redis/redis-cache.secret.conf\n")
+    secret_text = "# Ansible managed\n" + "".join("%s %s\n" % tuple(p) for p in secret)
+    current = rc.parse_conf([main_text, secret_text])
+    assert current["requirepass"] == "pw"
+    assert rc.plan(current, main, secret) == {"differ": [], "live": [], "restart": []}
+
+
+def test_plan_compares_sizes_in_bytes():
+    main, secret, current = _files(maxmemory="8mb")
+    current["maxmemory"] = "8388608"
+    assert rc.plan(current, main, secret)["differ"] == []
+
+
+@pytest.mark.parametrize("changes, live, restart", [
+    (dict(maxmemory="16mb"), ["maxmemory"], []),
+    (dict(maxmemory_policy="allkeys-lfu"), ["maxmemory-policy"], []),
+    (dict(maxmemory="16mb", maxmemory_policy="allkeys-lfu"), ["maxmemory", "maxmemory-policy"], []),
+    (dict(password="new"), ["requirepass"], []),
+    (dict(settings={"maxclients": 100}), ["maxclients"], []),
+    (dict(port=6390), [], ["port"]),
+    (dict(bind=["127.0.0.1"]), [], ["bind"]),
+    (dict(settings={"io-threads": 2}), [], ["io-threads"]),
+    (dict(port=6390, maxmemory="16mb"), ["maxmemory"], ["port"]),
+])
+def test_plan_splits_live_from_restart(changes, live, restart):
+    current = _files(maxmemory="8mb")[2]
+    main, secret, _current = _files(**dict(dict(maxmemory="8mb"), **changes))
+    result = rc.plan(current, main, secret)
+    assert result["live"] == live
+    assert result["restart"] == restart
+
+
+def test_plan_on_a_first_run_restarts_nothing_that_runs():
+    main, secret, _current = _files()
+    result = rc.plan({}, main, secret)
+    assert "port" in result["restart"]
+
+
+def test_config_get_pairs_and_drift():
+    running = rc.parse_config_get("save\n\nmaxmemory-policy\nallkeys-lru\nmaxmemory\n8388608\nappendonly\nno\n"
+                                  "requirepass\nold\n")
+    assert running == {"save": "", "maxmemory-policy": "allkeys-lru", "maxmemory": "8388608", "appendonly": "no",
+                       "requirepass": "old"}
+    main, secret, _current = _files(maxmemory="8mb", password="old")
+    assert rc.drift(running, main, secret) == []
+    main, secret, _current = _files(maxmemory="12mb", password="new")
+    changes = rc.drift(running, main, secret)
+    assert changes == [["maxmemory", "12mb"], ["requirepass", "new"]]
+    assert rc.set_commands(changes) == 'CONFIG SET maxmemory "12mb"\nCONFIG SET requirepass "new"\n'
+    # Ansible strips trailing newlines from stdout, taking an empty last value with them.
+    assert rc.parse_config_get("maxmemory\n8388608\nsave") == {"maxmemory": "8388608", "save": ""}
+    assert rc.parse_config_get("") == {}
+
+
+def test_live_names_skip_restart_settings():
+    main, secret, _current = _files()
+    names = rc.live_names(main, secret)
+    assert "maxmemory" in names and "requirepass" in names and "save" in names
+    assert "port" not in names and "bind" not in names
+
+
+def test_set_commands_keep_empty_values_as_arguments():
+    assert rc.set_commands([["save", ""], ["requirepass", 'p"w']]) == (
+        'CONFIG SET save ""\nCONFIG SET requirepass "p\\"w"\n')
+
+
+@pytest.mark.parametrize("style, password, expected", [
+    ("url", None, {"CACHE_REDIS_URL": "redis://127.0.0.1:6380/0"}),
+    ("url", "p@ss/w%rd:x", {"CACHE_REDIS_URL": "redis://:p%40ss%2Fw%25rd%3Ax@127.0.0.1:6380/0"}),
+    ("parts", None, {"CACHE_REDIS_HOST": "127.0.0.1", "CACHE_REDIS_PORT": "6380", "CACHE_REDIS_DB": "0"}),
+    ("parts", "pw", {"CACHE_REDIS_HOST": "127.0.0.1", "CACHE_REDIS_PORT": "6380", "CACHE_REDIS_DB": "0",
+                     "CACHE_REDIS_PASSWORD": "pw"}),
+])
+def test_env_values_write_every_part_and_drop_the_other_style(style, password, expected):
+    values = rc.env_values(style, "127.0.0.1", 6380, password)
+    assert set(values) == set(rc.ENV_ALL_KEYS)
+    assert dict((k, v) for k, v in values.items() if v is not None) == expected
+
+
+def test_env_values_bracket_ipv6():
+    assert rc.env_values("url", "::1", 6380)["CACHE_REDIS_URL"] == "redis://[::1]:6380/0"
+    assert rc.env_values("parts", "::1", 6380)["CACHE_REDIS_HOST"] == "[::1]"
+
+
+@given(st.text(min_size=1, max_size=30).filter(lambda s: "\x00" not in s))
+def test_url_password_decodes_back(password):
+    url = rc.redis_url("127.0.0.1", 6380, password)
+    parts = urlsplit(url)
+    assert unquote(parts.password) == password
+    assert parts.port == 6380 and parts.hostname == "127.0.0.1"
+
+
+def test_env_absent_removes_every_key():
+    assert rc.env_absent_values() == dict((k, None) for k in rc.ENV_ALL_KEYS)
+    with pytest.raises(rc.RedisCacheError):
+        rc.env_values("uri", "127.0.0.1", 6380)
+
+
+@pytest.mark.parametrize("bind, host", [
+    (["127.0.0.1", "-::1"], "127.0.0.1"),
+    (["-::1"], "::1"),
+    (["0.0.0.0"], "127.0.0.1"),
+    (["10.0.0.5"], "10.0.0.5"),
+])
+def test_admin_host(bind, host):
+    assert rc.admin_host(bind) == host
