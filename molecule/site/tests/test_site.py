@@ -1,0 +1,243 @@
+"""The whole play on the stand-in host: Puma, streaming and Sidekiq as the report says, and a plan
+that does not fit stops the play before any host changes.
+
+Every check reads the real processes (/proc) or talks to the real servers on 127.0.0.1 inside the
+container; the report is the JSON the converge wrote on the controller (scale_report_path).
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+REPORT = os.path.join(EPHEMERAL, "scale-report.json")
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+KEPT_PORTS = [4000, 4001]
+REMOVED_PORT = 4002
+
+
+def run_ok(host, cmd):
+    res = host.run(cmd)
+    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
+    return res.stdout
+
+
+def environ(host, pid):
+    raw = run_ok(host, f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+
+
+def main_pid(host, unit):
+    pid = int(run_ok(host, f"systemctl show --property=MainPID --value {unit}").strip())
+    assert pid > 0, f"{unit} has no main process"
+    return pid
+
+
+def http_get(host, url):
+    script = (
+        "import sys, urllib.request, urllib.error\n"
+        "try:\n"
+        "    r = urllib.request.urlopen(sys.argv[1], timeout=5)\n"
+        "    print(r.status); print(r.read().decode(), end='')\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+        "except OSError as e:\n"
+        "    print(0); print(e, end='')\n"
+    )
+    res = host.run(f"python3 -c {quote(script)} {quote(url)}")
+    status, _sep, body = res.stdout.partition("\n")
+    return int(status or 0), body
+
+
+def quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def puma_workers(host):
+    # Anchored, so the shell running pgrep (whose command line names the pattern) is not counted.
+    res = host.run("pgrep -f '^puma: cluster worker'")
+    return [int(p) for p in res.stdout.split()]
+
+
+def wait_for(predicate, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def report():
+    with open(REPORT, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="module")
+def only_host(report):
+    assert len(report["hosts"]) == 1, report["hosts"]
+    return next(iter(report["hosts"].values()))
+
+
+def processes_of(only_host, kind):
+    return [p for p in only_host["processes"] if p["kind"] == kind]
+
+
+def sidekiq_units(host):
+    out = run_ok(host, "systemctl list-units --state=running --plain --no-legend 'mastodon-sidekiq*.service'")
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def sidekiq_threads(host, pid):
+    # Sidekiq retitles itself "sidekiq 6.4.1 app [0 of 25 busy]": the live thread count.
+    cmdline = run_ok(host, f"tr '\\0' ' ' < /proc/{pid}/cmdline")
+    match = re.search(r"of ([0-9]+) busy", cmdline) or re.search(r"(?:-c|--concurrency)[ =]([0-9]+)", cmdline)
+    assert match, f"sidekiq pid {pid} has no -c in {cmdline!r}"
+    return int(match.group(1))
+
+
+def test_puma_worker_count_equals_web_concurrency(host, only_host):
+    master = main_pid(host, "mastodon-web")
+    env = environ(host, master)
+    web = processes_of(only_host, "web")[0]
+    assert int(env["WEB_CONCURRENCY"]) == web["count"]
+    workers = wait_for(lambda: len(puma_workers(host)) == web["count"] and puma_workers(host))
+    assert len(workers) == int(env["WEB_CONCURRENCY"]), f"workers {workers}, WEB_CONCURRENCY {env['WEB_CONCURRENCY']}"
+    for pid in workers:
+        assert int(run_ok(host, f"ps -o ppid= -p {pid}").strip()) == master
+    assert http_get(host, "http://127.0.0.1:3000/health") == (200, "OK")
+
+
+@pytest.mark.parametrize("port", KEPT_PORTS)
+def test_each_streaming_instance_answers(host, port):
+    unit = host.service(f"mastodon-streaming@{port}")
+    assert unit.is_running and unit.is_enabled
+    status, body = wait_for(lambda: http_get(host, f"http://127.0.0.1:{port}/api/v1/streaming/health")[0] == 200
+                            and http_get(host, f"http://127.0.0.1:{port}/api/v1/streaming/health"))
+    assert (status, body) == (200, "OK")
+    status, body = http_get(host, f"http://127.0.0.1:{port}/env")
+    assert status == 200
+    seen = json.loads(body)
+    assert seen["PORT"] == str(port)
+    assert seen["pid"] == main_pid(host, f"mastodon-streaming@{port}")
+
+
+def test_removed_instance_is_gone(host):
+    unit = host.service(f"mastodon-streaming@{REMOVED_PORT}")
+    assert not unit.is_running
+    assert not unit.is_enabled
+    assert http_get(host, f"http://127.0.0.1:{REMOVED_PORT}/api/v1/streaming/health")[0] == 0
+    assert not host.socket(f"tcp://127.0.0.1:{REMOVED_PORT}").is_listening
+
+
+def test_single_streaming_unit_is_stopped_and_disabled(host):
+    unit = host.service("mastodon-streaming")
+    assert not unit.is_running
+    assert not unit.is_enabled
+
+
+def test_nginx_upstream_lists_the_instances(host):
+    snippet = host.file("/etc/nginx/snippets/mastodon-streaming-upstream.conf")
+    assert snippet.exists
+    servers = re.findall(r"server 127\.0\.0\.1:([0-9]+)", snippet.content_string)
+    assert [int(p) for p in servers] == KEPT_PORTS
+
+
+def test_every_process_has_db_pool_at_least_its_threads(host, only_host):
+    checked = 0
+    master = main_pid(host, "mastodon-web")
+    for pid in [master] + puma_workers(host):
+        env = environ(host, pid)
+        assert int(env["DB_POOL"]) >= int(env["MAX_THREADS"]), f"puma pid {pid}: {env.get('DB_POOL')}"
+        assert int(env["DB_POOL"]) == processes_of(only_host, "web")[0]["db_pool"]
+        checked += 1
+    for unit in sidekiq_units(host):
+        pid = main_pid(host, unit)
+        env = environ(host, pid)
+        assert int(env["DB_POOL"]) >= sidekiq_threads(host, pid), f"{unit}: DB_POOL {env.get('DB_POOL')}"
+        checked += 1
+    streaming = processes_of(only_host, "streaming")[0]
+    for port in KEPT_PORTS:
+        env = environ(host, main_pid(host, f"mastodon-streaming@{port}"))
+        assert int(env["DB_POOL"]) >= streaming["threads"]
+        assert int(env["DB_POOL"]) == streaming["db_pool"]
+        checked += 1
+    assert checked >= 1 + 2 + 1 + len(KEPT_PORTS)
+
+
+def test_sum_of_threads_matches_the_report(host, report, only_host):
+    master_env = environ(host, main_pid(host, "mastodon-web"))
+    web = int(master_env["WEB_CONCURRENCY"]) * int(master_env["MAX_THREADS"])
+    sidekiq = sum(sidekiq_threads(host, main_pid(host, unit)) for unit in sidekiq_units(host))
+    streaming = sum(int(environ(host, main_pid(host, f"mastodon-streaming@{port}"))["DB_POOL"]) for port in KEPT_PORTS)
+    live = web + sidekiq + streaming
+    assert live == only_host["threads"] == report["total_threads"], (web, sidekiq, streaming, report["total_threads"])
+    assert report["feasible"] is True
+    assert any("all threads" in line and str(live) in line for line in report["lines"])
+
+
+# 30 x 5 Puma threads alone are more than PostgreSQL's 100 - 3; with PgBouncer in front, a pool of
+# 200 lets those clients through to PostgreSQL (and max_client_conn 1000 takes them all).
+INFEASIBLE_VARS = {"web_concurrency": 30, "web_max_threads": 5,
+                   "pgbouncer_max_client_conn": 1000, "pgbouncer_default_pool_size": 200}
+WATCHED = [
+    "/etc/systemd/system/mastodon-web.service.d/fediops-concurrency.conf",
+    "/etc/systemd/system/mastodon-streaming@.service",
+    "/etc/nginx/snippets/mastodon-streaming-upstream.conf",
+    "/home/mastodon/live/.env.production",
+]
+
+
+def checksums(host):
+    out = run_ok(host, "sha256sum " + " ".join(WATCHED) + " /etc/systemd/system/mastodon-*.service")
+    return out
+
+
+def test_infeasible_plan_fails_before_any_change(host):
+    before = checksums(host)
+    pids_before = main_pid(host, "mastodon-web")
+    playbook = os.path.join(PROJECT, "playbooks", "scale.yml")
+    env = dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(EPHEMERAL, "infeasible.log"))
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook,
+         "--limit", host.backend.get_hostname(), "-e", json.dumps(INFEASIBLE_VARS)],
+        capture_output=True, text=True, env=env, timeout=600, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "The connection plan does not fit" in output, output
+    assert "max_connections 100" in output and "superuser_reserved_connections 3" in output, output
+    assert re.search(r"changed=0 ", output), output
+    assert "Apply fediops.mastodon.web" not in output
+    assert checksums(host) == before
+    assert main_pid(host, "mastodon-web") == pids_before
+
+
+SECRETS = ["site-Test:db/pass%1", "site-Test:admin/pass%2"]
+
+
+def test_secrets_never_reach_the_converge_log():
+    with open(os.path.join(EPHEMERAL, "ansible.log"), encoding="utf-8") as handle:
+        log = handle.read()
+    assert "fediops.mastodon.pgbouncer" in log, "the converge log does not show the pgbouncer role"
+    for secret in SECRETS:
+        assert secret not in log
+
+
+def test_pgbouncer_report_matches_the_running_pgbouncer(host, report):
+    assert report["pgbouncer"]["max_client_conn"] == 100
+    ini = host.file("/etc/pgbouncer/pgbouncer.ini").content_string
+    assert re.search(r"^max_client_conn *= *100$", ini, re.M)
+    assert re.search(r"^default_pool_size *= *%d$" % report["pgbouncer"]["default_pool_size"], ini, re.M)
+    assert report["client_connections"] <= report["limits"]["max_client_conn"]
+
+
+def test_cache_instance_in_the_report_answers(host, report):
+    assert report["cache"], "the report has no cache instance"
+    (cache,) = report["cache"].values()
+    assert run_ok(host, f"redis-cli -p {cache['port']} PING").strip() == "PONG"
+    assert run_ok(host, f"redis-cli -p {cache['port']} CONFIG GET maxmemory-policy").split()[1] == cache["maxmemory-policy"]

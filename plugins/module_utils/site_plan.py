@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The whole inventory's connection demand and the readable report of playbooks/scale.yml.
+
+Every application host runs its own Puma, Sidekiq processes and streaming instances, and all of
+them open connections to the same PgBouncer and PostgreSQL. `site_input()` adds the hosts up into
+one input for connection_plan.plan(); `site_report()` lays the plan and the state of the other
+parts side by side; `report_lines()` turns that into the text the playbook prints.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import (
+    STREAMING_DEFAULT_DB_POOL,
+    plan,
+)
+
+
+class SitePlanError(ValueError):
+    """The per-host demands are not usable."""
+
+
+def _hosts(demands):
+    if not isinstance(demands, dict):
+        raise SitePlanError("demands must be a mapping of host name to demand, got %s" % type(demands).__name__)
+    for host, demand in demands.items():
+        if not isinstance(demand, dict):
+            raise SitePlanError("demand of host %s must be a mapping, got %s" % (host, type(demand).__name__))
+    return sorted(demands)
+
+
+def _pool(section, default):
+    return int(section.get("db_pool") if section.get("db_pool") is not None else default)
+
+
+def site_input(demands):
+    """Connection-plan input (web, sidekiq, streaming) for all hosts of `demands` together.
+
+    `demands` maps a host name to {web: {processes, threads, db_pool?}, sidekiq: [processes],
+    streaming: {instances, db_pool?}}; any part may be missing. One host passes through unchanged.
+    Several hosts add up: web processes and streaming instances are summed, and when hosts differ
+    in threads or DB_POOL the sum is budgeted at the highest of them, so the plan never under-counts.
+    Sidekiq processes keep their own threads and are named `host/name`.
+    """
+    hosts = _hosts(demands)
+    if len(hosts) == 1:
+        demand = demands[hosts[0]]
+        return {key: demand.get(key) for key in ("web", "sidekiq", "streaming") if demand.get(key)}
+
+    out = {}
+    webs = [demands[h]["web"] for h in hosts if demands[h].get("web")]
+    if webs:
+        threads = max(int(w["threads"]) for w in webs)
+        out["web"] = {
+            "processes": sum(int(w["processes"]) for w in webs),
+            "threads": threads,
+            "db_pool": max(max(_pool(w, w["threads"]) for w in webs), threads),
+        }
+    sidekiq = []
+    for host in hosts:
+        for entry in demands[host].get("sidekiq") or []:
+            entry = dict(entry)
+            entry["name"] = "%s/%s" % (host, entry.get("name"))
+            sidekiq.append(entry)
+    if sidekiq:
+        out["sidekiq"] = sidekiq
+    streams = [demands[h]["streaming"] for h in hosts if demands[h].get("streaming")]
+    if streams:
+        out["streaming"] = {
+            "instances": sum(int(s["instances"]) for s in streams),
+            "db_pool": max(_pool(s, STREAMING_DEFAULT_DB_POOL) for s in streams),
+        }
+    return out
+
+
+def site_report(demands, site_plan, pgbouncer=None, cache=None, replica=None):
+    """A plain report: each host's processes (threads, DB_POOL), the site plan, and the other parts."""
+    hosts = {}
+    for host in _hosts(demands):
+        demand = demands[host]
+        own = plan(web=demand.get("web"), sidekiq=demand.get("sidekiq"), streaming=demand.get("streaming"))
+        hosts[host] = {"processes": own["processes"], "threads": own["total_threads"]}
+    return {
+        "hosts": hosts,
+        "total_threads": site_plan["total_threads"],
+        "client_connections": site_plan["client_connections"],
+        "server_connections": site_plan["server_connections"],
+        "limits": site_plan["limits"],
+        "feasible": site_plan["feasible"],
+        "problems": site_plan["problems"],
+        "pgbouncer": pgbouncer,
+        "cache": cache,
+        "replica": replica,
+    }
+
+
+def _process_line(proc):
+    if proc["kind"] == "web":
+        what = "%d processes x %d threads" % (proc["count"], proc["threads"])
+    elif proc["kind"] == "streaming":
+        what = "%d instances, pg pool of %d each" % (proc["count"], proc["threads"])
+    else:
+        what = "1 process x %d threads" % proc["threads"]
+    return "    %-9s %-24s %-34s DB_POOL %d -> %d connections" % (
+        proc["kind"], proc["name"], what, proc["db_pool"], proc["connections"])
+
+
+def _limit_line(label, used, limit):
+    if limit is None:
+        return "  %-36s %d (no limit known)" % (label, used)
+    return "  %-36s %d of %d (%d left)" % (label, used, limit, limit - used)
+
+
+def _mapping_line(label, value):
+    if not value:
+        return ["%s: not managed by this run" % label]
+    lines = ["%s:" % label]
+    for key in sorted(value):
+        lines.append("  %s: %s" % (key, value[key]))
+    return lines
+
+
+def report_lines(report):
+    """The report as lines of text, for a debug message an operator reads."""
+    lines = ["Processes (every thread may hold one database connection):"]
+    for host in sorted(report["hosts"]):
+        entry = report["hosts"][host]
+        lines.append("  %s: %d threads" % (host, entry["threads"]))
+        lines.extend(_process_line(proc) for proc in entry["processes"])
+    limits = report["limits"]
+    lines.append("Totals against the limits:")
+    lines.append("  %-36s %d" % ("all threads", report["total_threads"]))
+    if limits.get("max_client_conn") is not None:
+        lines.append(_limit_line("PgBouncer clients / max_client_conn", report["client_connections"],
+                                 limits["max_client_conn"]))
+        lines.append(_limit_line("PgBouncer server conns / capacity", report["server_connections"],
+                                 limits["pgbouncer_server_capacity"]))
+    lines.append(_limit_line("PostgreSQL conns / available", report["server_connections"],
+                             limits.get("postgresql_available")))
+    if limits.get("max_connections") is not None:
+        lines.append("  (max_connections %d minus %d superuser_reserved_connections)"
+                     % (limits["max_connections"], limits["superuser_reserved_connections"]))
+    lines.append("Plan: %s" % ("feasible" if report["feasible"] else "NOT feasible"))
+    lines.extend("  - %s" % problem for problem in report["problems"])
+    lines.extend(_mapping_line("PgBouncer pools", report.get("pgbouncer")))
+    lines.extend(_mapping_line("Cache instance", report.get("cache")))
+    lines.extend(_mapping_line("Read replica", report.get("replica")))
+    return lines

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fediops.mastodon.plugins.filter import site_plan, web_plan
+
+
+def test_filters_are_registered():
+    assert set(site_plan.FilterModule().filters()) == {"site_plan_input", "site_report", "site_report_lines"}
+    assert set(web_plan.FilterModule().filters()) == {"puma_defaults"}
+
+
+def test_puma_defaults_filter():
+    got = web_plan.puma_defaults({"processor_vcpus": 2, "memtotal_mb": 8192})
+    assert (got["processes"], got["threads"]) == (2, 5)
+    with pytest.raises(AnsibleFilterError, match="puma_defaults: .*hardware"):
+        web_plan.puma_defaults({})
+
+
+def test_site_filters_wrap_errors():
+    with pytest.raises(AnsibleFilterError, match="site_plan_input"):
+        site_plan.site_plan_input(["x"])
+    with pytest.raises(AnsibleFilterError, match="site_report_lines"):
+        site_plan.site_report_lines({})
+    demands = {"h": {"web": {"processes": 1, "threads": 2}}}
+    plan = {"total_threads": 2, "client_connections": 2, "server_connections": 2, "feasible": True,
+            "problems": [], "limits": {"max_client_conn": None, "pgbouncer_server_capacity": None,
+                                       "max_connections": None, "superuser_reserved_connections": None,
+                                       "postgresql_available": None}}
+    lines = site_plan.site_report_lines(site_plan.site_report_filter(demands, plan))
+    assert any("2 (no limit known)" in line for line in lines)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from ansible_collections.fediops.mastodon.plugins.module_utils import connection_plan as cp
+from ansible_collections.fediops.mastodon.plugins.module_utils import site_plan as sp
+
+ONE = {
+    "web": {"processes": 2, "threads": 5, "db_pool": 5},
+    "sidekiq": [{"name": "default", "threads": 10}, {"name": "pull", "threads": 5, "db_pool": 8}],
+    "streaming": {"instances": 2, "db_pool": 10},
+}
+
+
+def test_one_host_passes_through():
+    assert sp.site_input({"app1": ONE}) == ONE
+
+
+def test_missing_parts_are_left_out():
+    assert sp.site_input({"db1": {}, "app1": {"web": {"processes": 1, "threads": 5}}}) == {
+        "web": {"processes": 1, "threads": 5, "db_pool": 5}}
+    assert sp.site_input({"db1": {}}) == {}
+
+
+@pytest.mark.parametrize(
+    "second, web, streaming",
+    [
+        # Same settings: an exact sum.
+        (ONE, {"processes": 4, "threads": 5, "db_pool": 5}, {"instances": 4, "db_pool": 10}),
+        # More threads on one host: budgeted at the highest, never less.
+        ({"web": {"processes": 1, "threads": 8}, "streaming": {"instances": 1}},
+         {"processes": 3, "threads": 8, "db_pool": 8}, {"instances": 3, "db_pool": 10}),
+        ({"web": {"processes": 1, "threads": 2, "db_pool": 12}, "streaming": {"instances": 1, "db_pool": 20}},
+         {"processes": 3, "threads": 5, "db_pool": 12}, {"instances": 3, "db_pool": 20}),
+    ],
+)
+def test_several_hosts(second, web, streaming):
+    got = sp.site_input({"app1": ONE, "app2": second})
+    assert got["web"] == web
+    assert got["streaming"] == streaming
+
+
+def test_sidekiq_names_carry_the_host():
+    got = sp.site_input({"b": ONE, "a": ONE})
+    assert [p["name"] for p in got["sidekiq"]] == ["a/default", "a/pull", "b/default", "b/pull"]
+    # The input is not changed in place.
+    assert ONE["sidekiq"][0]["name"] == "default"
+
+
+@pytest.mark.parametrize("bad", [["app1"], {"app1": "web"}])
+def test_bad_demands(bad):
+    with pytest.raises(sp.SitePlanError):
+        sp.site_input(bad)
+
+
+def test_report_and_lines():
+    demands = {"app1": ONE, "db1": {}}
+    site = cp.plan(**sp.site_input(demands), pgbouncer={"max_client_conn": 100, "default_pool_size": 20},
+                   postgresql={"max_connections": 100})
+    report = sp.site_report(demands, site, pgbouncer={"mastodon_production": "pool 20"},
+                            cache={"port": 6380}, replica=None)
+    assert report["hosts"]["app1"]["threads"] == 10 + 15 + 20 == report["total_threads"]
+    assert report["hosts"]["db1"] == {"processes": [], "threads": 0}
+    text = "\n".join(sp.report_lines(report))
+    assert "PgBouncer clients / max_client_conn" in text and "45 of 100 (55 left)" in text
+    assert "PostgreSQL conns / available" in text and "20 of 97 (77 left)" in text
+    assert "Plan: feasible" in text
+    assert "Read replica: not managed by this run" in text
+    assert "port: 6380" in text
+
+
+def test_lines_of_an_infeasible_plan_name_the_problem():
+    demands = {"app1": {"web": {"processes": 30, "threads": 5}}}
+    site = cp.plan(**sp.site_input(demands), postgresql={"max_connections": 100})
+    text = "\n".join(sp.report_lines(sp.site_report(demands, site)))
+    assert "NOT feasible" in text and "150" in text
+    assert "PostgreSQL conns / available" in text and "150 of 97 (-53 left)" in text
+
+
+demand = st.fixed_dictionaries({
+    "web": st.fixed_dictionaries({"processes": st.integers(0, 8), "threads": st.integers(1, 16)}),
+    "sidekiq": st.lists(st.fixed_dictionaries({"threads": st.integers(1, 30)}), max_size=3).map(
+        lambda procs: [dict(p, name="q%d" % i) for i, p in enumerate(procs)]),
+    "streaming": st.fixed_dictionaries({"instances": st.integers(0, 4), "db_pool": st.integers(1, 20)}),
+})
+
+
+@given(st.dictionaries(st.sampled_from(["app1", "app2", "app3"]), demand, min_size=1))
+def test_site_never_undercounts_the_hosts(demands):
+    site = cp.plan(**sp.site_input(demands))
+    per_host = sum(cp.plan(**d)["total_threads"] for d in demands.values())
+    assert site["total_threads"] >= per_host
+    if len(demands) == 1:
+        assert site["total_threads"] == per_host
+    report = sp.site_report(demands, site)
+    assert sum(h["threads"] for h in report["hosts"].values()) == per_host
