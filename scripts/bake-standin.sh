@@ -28,29 +28,6 @@ hash=$(find tests/standin tests/fixtures/standin scripts/bake-standin.sh -type f
          ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name Gemfile.lock -print0 \
        | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 
-# docker run options from the first platform of the shared molecule config (one source of truth).
-mapfile -t run_opts < <(python3 - .config/molecule/config.yml <<'PY'
-import sys, yaml
-p = yaml.safe_load(open(sys.argv[1]))["platforms"][0]
-out = []
-for cap in p.get("capabilities", []):
-    out += ["--cap-add", cap]
-if p.get("cgroupns_mode"):
-    out.append("--cgroupns=" + p["cgroupns_mode"])
-for opt in p.get("security_opts", []):
-    out += ["--security-opt", opt]
-for fs in p.get("tmpfs", []):
-    out += ["--tmpfs", fs]
-for vol in p.get("volumes", []):
-    out += ["-v", vol]
-if p.get("stop_signal"):
-    out += ["--stop-signal", p["stop_signal"]]
-if p.get("privileged"):
-    out.append("--privileged")
-print("\n".join(out))
-PY
-)
-
 todo=()
 declare -A base_id
 for rel in "${releases[@]}"; do
@@ -81,8 +58,7 @@ declare -A started
   echo "  hosts:"
   for rel in "${todo[@]}"; do
     name="fediops-bake-${rel}-$$"
-    docker run -d --name "$name" --hostname "standin-${rel}" "${run_opts[@]}" \
-      "fediops/debian-systemd:${rel}" /lib/systemd/systemd >/dev/null
+    ./scripts/systemd-container.sh start "$name" "fediops/debian-systemd:${rel}" "standin-${rel}"
     containers+=("$name")
     started[$rel]=$SECONDS
     echo "    ${name}:"
@@ -93,18 +69,7 @@ declare -A started
 echo "bake-standin: baking ${todo[*]} (fixture hash ${hash:0:12})"
 
 for c in "${containers[@]}"; do
-  state=""
-  for _ in $(seq 1 90); do
-    state=$(docker exec "$c" systemctl is-system-running 2>/dev/null || true)
-    case "$state" in running|degraded) break ;; esac
-    sleep 1
-  done
-  case "$state" in
-    running) ;;
-    *) echo "bake-standin: $c booted '$state'" >&2
-       docker exec "$c" systemctl list-units --failed --plain --no-legend >&2 || true
-       exit 1 ;;
-  esac
+  ./scripts/systemd-container.sh wait "$c"
 done
 
 ANSIBLE_HOST_KEY_CHECKING=false ANSIBLE_RETRY_FILES_ENABLED=false ANSIBLE_NOCOLOR=1 \

@@ -18,24 +18,9 @@ remove_container() { docker rm -f "$name" >/dev/null 2>&1 || true; }
 trap remove_container EXIT
 remove_container
 
-# The same container options as .config/molecule/config.yml (systemd as PID 1 without --privileged).
-docker run -d --name "$name" --hostname "$name" \
-  --cgroupns=host --cap-add SYS_ADMIN --security-opt seccomp=unconfined \
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --stop-signal SIGRTMIN+3 \
-  "$image" /lib/systemd/systemd >/dev/null
+./scripts/systemd-container.sh start "$name" "$image"
 echo "demo: started $name from $image"
-
-for _ in $(seq 1 90); do
-  state=$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)
-  [ "$state" = running ] && break
-  sleep 1
-done
-if [ "$state" != running ]; then
-  echo "demo: systemd in $name is '$state'; failed units:" >&2
-  docker exec "$name" systemctl list-units --failed --plain --no-legend >&2 || true
-  exit 1
-fi
+./scripts/systemd-container.sh wait "$name"
 
 start=$(date +%s)
 ansible-playbook -i examples/demo playbooks/scale.yml

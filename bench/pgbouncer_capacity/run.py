@@ -23,6 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+CONTAINER = os.path.join(TOP, "scripts", "systemd-container.sh")
 PASSWORD = "bench-only-password"
 DIRECT_CLIENTS = (1, 4, 8, 16, 32, 64, 90)
 POOLED_CLIENTS = (100, 300, 1000)
@@ -68,17 +69,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="length of each pgbench run")
     opts = parser.parse_args()
     name = "fediops-bench-pgbouncer-%d" % os.getpid()
-    sh(["docker", "run", "-d", "--name", name, "--cgroupns=host", "--cap-add", "SYS_ADMIN",
-        "--security-opt", "seccomp=unconfined", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--stop-signal", "SIGRTMIN+3",
-        "fediops/mastodon-standin:%s" % opts.release, "/lib/systemd/systemd"])
+    sh([CONTAINER, "start", name, "fediops/mastodon-standin:%s" % opts.release])
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            state = inside(name, "systemctl is-system-running", check=False).stdout.strip()
-            if state in ("running", "degraded"):
-                break
-            time.sleep(1)
+        sh([CONTAINER, "wait", name, "120"])
         inside(name, "for i in $(seq 60); do systemctl is-active -q postgresql && break; sleep 1; done")
         with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as inv:
             inv.write("all:\n  hosts:\n    %s:\n      ansible_connection: community.docker.docker\n" % name)

@@ -26,6 +26,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+CONTAINER = os.path.join(TOP, "scripts", "systemd-container.sh")
 LIVE = "/home/mastodon/live"
 PROBE = "/home/mastodon/bench-queue-isolation-probe.rb"
 STRICT_DROPIN = "/etc/systemd/system/mastodon-sidekiq.service.d/bench-strict.conf"
@@ -99,15 +100,9 @@ def main():
     parser.add_argument("--timeout", type=int, default=600, help="seconds each measurement may take")
     opts = parser.parse_args()
     name = "fediops-bench-queue-isolation-%d" % os.getpid()
-    sh(["docker", "run", "-d", "--name", name, "--cgroupns=host", "--cap-add", "SYS_ADMIN",
-        "--security-opt", "seccomp=unconfined", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--stop-signal", "SIGRTMIN+3",
-        "fediops/mastodon-standin:%s" % opts.release, "/lib/systemd/systemd"])
+    sh([CONTAINER, "start", name, "fediops/mastodon-standin:%s" % opts.release])
     try:
-        for _attempt in range(120):
-            if inside(name, "systemctl is-system-running", check=False).stdout.strip() in ("running", "degraded"):
-                break
-            time.sleep(1)
+        sh([CONTAINER, "wait", name, "120"])
         with open(os.path.join(HERE, "probe.rb"), encoding="utf-8") as handle:
             inside(name, "cat > %s && chmod 0644 %s" % (PROBE, PROBE), stdin=handle.read())
 

@@ -18,15 +18,8 @@ mkdir -p "$work" "$(dirname "$out")"
 remove_container() { docker rm -f "$name" >/dev/null 2>&1 || true; }
 trap remove_container EXIT
 remove_container
-docker run -d --name "$name" --hostname "$name" \
-  --cgroupns=host --cap-add SYS_ADMIN --security-opt seccomp=unconfined \
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --stop-signal SIGRTMIN+3 \
-  "$image" /lib/systemd/systemd >/dev/null
-for _ in $(seq 1 90); do
-  [ "$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)" = running ] && break
-  sleep 1
-done
+./scripts/systemd-container.sh start "$name" "$image"
+./scripts/systemd-container.sh wait "$name"
 
 run() {
   local log=$1 start end
