@@ -13,9 +13,12 @@ releases=("${@:-bookworm trixie}")
 read -r -a releases <<<"${releases[*]}"
 t0=$SECONDS
 
-# One bake at a time on this machine: a second caller waits, then finds the images up to date.
+# One bake at a time on this machine, whichever checkout asks (the images are machine-wide): a second
+# caller waits, then finds the images up to date.
 mkdir -p "$top/.cache"
-exec 9>"$top/.cache/bake-standin.lock"
+lock=/run/lock/fediops-bake-standin.lock
+[ -w "$(dirname "$lock")" ] || lock="$top/.cache/bake-standin.lock"
+exec 9>"$lock"
 flock 9
 
 ./scripts/bootstrap-venv.sh >/dev/null
