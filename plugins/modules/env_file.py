@@ -109,6 +109,7 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import (
     mask,
     update,
 )
+from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import read_text, write_atomically
 
 
 def main():
@@ -139,10 +140,7 @@ def main():
     exists = os.path.exists(path)
     if not exists and not module.params["create"]:
         module.fail_json(msg="%s does not exist and create is false" % path)
-    before = ""
-    if exists:
-        with open(path, "r", encoding="utf-8") as handle:
-            before = handle.read()
+    before = read_text(path)
     try:
         after, added, updated, removed = update(before, values)
     except EnvFileError as exc:
@@ -157,18 +155,7 @@ def main():
         )
 
     if changed and not module.check_mode:
-        directory = os.path.dirname(path) or "."
-        tmp = os.path.join(directory, ".%s.fediops-tmp" % os.path.basename(path))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(after)
-        if exists:
-            st = os.stat(path)
-            os.chown(tmp, st.st_uid, st.st_gid)
-            os.chmod(tmp, st.st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o640)
-        module.atomic_move(tmp, path)
+        write_atomically(module, path, after)
 
     if os.path.exists(path) or module.check_mode:
         file_args = module.load_file_common_arguments(

@@ -142,6 +142,7 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import
     parse_userlist,
     update_userlist,
 )
+from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import read_text, write_atomically
 
 
 def main():
@@ -163,10 +164,7 @@ def main():
         supports_check_mode=True,
     )
     path = module.params["path"]
-    before = ""
-    if os.path.exists(path):
-        with open(path, "r", encoding="utf-8") as handle:
-            before = handle.read()
+    before = read_text(path)
     for user in module.params["users"]:
         if user["state"] == "present" and not user.get("password"):
             module.fail_json(msg="user %r: password is required when state is present" % user["name"])
@@ -190,12 +188,7 @@ def main():
         result["diff"] = dict(before_header=path, after_header=path,
                               before=mask_userlist(before), after=mask_userlist(after))
     if changed and not module.check_mode:
-        directory = os.path.dirname(path) or "."
-        tmp = os.path.join(directory, ".%s.fediops-tmp" % os.path.basename(path))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(after)
-        module.atomic_move(tmp, path, unsafe_writes=False)
+        write_atomically(module, path, after)
 
     file_args = module.load_file_common_arguments(dict(
         path=path, owner=module.params["owner"], group=module.params["group"], mode=module.params["mode"]))
