@@ -8,3 +8,21 @@ if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "fediops",
     raise RuntimeError("run scripts/bootstrap-venv.sh first: %s has no fediops/mastodon link" % COLLECTIONS)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+
+
+@pytest.fixture
+def run_module(capsys):
+    """Run a module's main() with `args`; return (exit code, parsed result, raw stdout)."""
+    def run(module, args):
+        with patch_module_args(args):
+            with pytest.raises(SystemExit) as exit_info:
+                module.main()
+        out = capsys.readouterr().out
+        return exit_info.value.code, json.loads(out), out
+    return run
