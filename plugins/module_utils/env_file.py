@@ -54,17 +54,83 @@ def parse_value(raw):
     return re.split(r"\s+#", raw, maxsplit=1)[0].strip()
 
 
-def format_value(value):
-    """Render `value` so that dotenv reads it back unchanged."""
+# How the two readers of .env.production see the text right of `=` on one line. Mastodon's Rails
+# processes use the dotenv gem; its streaming server uses npm dotenv (major 16). They disagree:
+# npm dotenv keeps backslashes inside double quotes (it only expands \n and \r) and never expands
+# $VAR, while the gem unescapes \" \\ \$ and expands $VAR and $(command) in double-quoted and
+# unquoted values. Both take single-quoted values literally and end unquoted values at `#`.
+RUBY_VALUE_RE = re.compile(r"""\A('(?:\\'|[^'])*'|"(?:\\"|[^"])*"|[^#\r\n]+)?\s*(?:#.*)?\Z""", re.S)
+NODE_VALUE_RE = re.compile(r"""\A(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?\Z""",
+                           re.S)
+
+
+def read_as_ruby_dotenv(raw):
+    """The value the dotenv gem reads from `raw`, or None where it depends on the environment."""
+    match = RUBY_VALUE_RE.match(raw.lstrip())
+    if not match:
+        return None
+    value = (match.group(1) or "").strip()
+    quote = value[0] if len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0] else ""
+    if quote:
+        value = value[1:-1]
+    if quote == "'":
+        return value
+    if quote == '"':
+        value = value.replace("\\n", "\n").replace("\\r", "\r")
+        value = re.sub(r"\\([^$])", r"\1", value)
+    if "$" in value:
+        # $VAR and $(command) are expanded from the environment; \$ stands for a literal $.
+        return None
+    return value
+
+
+def read_as_node_dotenv(raw):
+    """The value npm dotenv (16) reads from `raw`."""
+    match = NODE_VALUE_RE.match(raw.lstrip())
+    if not match:
+        return None
+    value = (match.group(1) or "").strip()
+    quote = value[0] if value else ""
+    if len(value) >= 2 and quote in "'\"`" and value[-1] == quote:
+        value = value[1:-1]
+    if quote == '"':
+        value = value.replace("\\n", "\n").replace("\\r", "\r")
+    return value
+
+
+def _candidates(value):
+    """Renderings in order of preference; format_value takes the first both readers agree on."""
+    if "'" not in value:
+        yield "'%s'" % value
+    yield '"%s"' % value.replace("\n", "\\n").replace("\r", "\\r")
+    yield value
+    # Both readers fail to match a single-quoted value with a ' inside, fall back to reading it
+    # unquoted, and then strip the outer quotes: the only form for a ' beside $, " or \.
+    yield "'%s'" % value
+
+
+def read_alike(raw):
+    """The value both readers take from `raw`, or None when they read it differently."""
+    ruby = read_as_ruby_dotenv(raw)
+    return ruby if ruby is not None and ruby == read_as_node_dotenv(raw) else None
+
+
+def format_value(value, key="value"):
+    """Render `value` so that both dotenv readers read it back unchanged.
+
+    Raises EnvFileError, naming `key` but never the value, when no single rendering exists (for
+    example a value holding ' and # together with ", \\ or $).
+    """
     value = str(value)
     if PLAIN_RE.fullmatch(value):
         return value
-    if "'" not in value and "\n" not in value:
-        # Single quotes are literal in dotenv: no escapes, no ${VAR} expansion.
-        return "'%s'" % value
-    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("$", "\\$"))
-    return '"%s"' % escaped
+    for rendered in _candidates(value):
+        if "\n" not in rendered and "\r" not in rendered and read_alike(rendered) == value:
+            return rendered
+    raise EnvFileError(
+        "the value of %s cannot be written so that both Mastodon's Ruby dotenv and the streaming "
+        "server's npm dotenv read it unchanged: a value with a line break, or with both ' and #, "
+        "cannot also hold \", \\ or $; choose a value without that combination" % key)
 
 
 def validate(values):
@@ -74,6 +140,8 @@ def validate(values):
             raise EnvFileError("invalid key %r: use letters, digits and underscores, not starting with a digit" % key)
         if value is not None and "\x00" in str(value):
             raise EnvFileError("the value of %s contains a NUL byte" % key)
+        if value is not None:
+            format_value(value, key)
 
 
 def _lines(text):
@@ -117,15 +185,15 @@ def update(text, values):
             seen.add(key)
             continue
         seen.add(key)
-        if parse_value(match.group("value")) == wanted[key]:
+        if read_alike(match.group("value")) == wanted[key]:
             out.append(line)
         else:
-            out.append("%s%s=%s" % (match.group("lead"), key, format_value(wanted[key])))
+            out.append("%s%s=%s" % (match.group("lead"), key, format_value(wanted[key], key)))
             updated.add(key)
     added = []
     for key in values:
         if key not in seen and wanted[key] is not None:
-            out.append("%s=%s" % (key, format_value(wanted[key])))
+            out.append("%s=%s" % (key, format_value(wanted[key], key)))
             added.append(key)
     if not (added or updated or removed):
         return text, [], [], []

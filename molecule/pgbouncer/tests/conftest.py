@@ -12,7 +12,8 @@ CONVERGE_LOG = os.path.join(EPHEMERAL, "ansible.log")
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT_DIR = os.path.dirname(os.path.dirname(SCENARIO_DIR))
 # The scenario's values (molecule.yml), repeated so that the tests do not trust the role's code.
-PASSWORD = "Mast0don-db#pw 'quoted'"
+# The Mastodon database password of each round (vars/test_secrets.yml).
+PASSWORDS = {"md5": "p'a$b\"c\\d \u00e9t\u00e9", "scram-sha-256": "Mast0don #pw \"x\" $y \\z \u00fcber"}
 ADMIN_PASSWORD = "Adm1n:pgb%secret"
 MAX_CLIENT_CONN = 1000
 INI = "/etc/pgbouncer/pgbouncer.ini"
@@ -32,8 +33,14 @@ def auth_type(host):
     return match.group(1)
 
 
-def psql(host, sql, password=PASSWORD, port=6432, user="mastodon", db="mastodon_production"):
+def password(host):
+    """This round's Mastodon database password."""
+    return PASSWORDS[auth_type(host)]
+
+
+def psql(host, sql, password=None, port=6432, user="mastodon", db="mastodon_production"):
     """psql over TCP to 127.0.0.1; the password travels in PGPASSWORD, never on the command line."""
+    password = PASSWORDS[auth_type(host)] if password is None else password
     return host.run(f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=10 psql -X -A -t -q -v ON_ERROR_STOP=1 "
                     f"-h 127.0.0.1 -p {port} -U {user} -d {db} -c {shlex.quote(sql)}")
 
@@ -42,7 +49,8 @@ def admin(host, command):
     return psql(host, command, password=ADMIN_PASSWORD, user="pgbouncer", db="pgbouncer")
 
 
-def pgbench(args, password=PASSWORD, port=6432):
+def pgbench(host, args, port=6432):
+    password = PASSWORDS[auth_type(host)]
     return (f"PGPASSWORD={shlex.quote(password)} pgbench -h 127.0.0.1 -p {port} -U mastodon {args} "
             f"mastodon_production")
 
@@ -77,4 +85,4 @@ def ansible_playbook(host, playbook, tmp_path, groups=(), extra_vars=None):
 @pytest.fixture(scope="module")
 def pgbench_tables(host):
     """pgbench's TPC-B tables in mastodon_production, made straight through PostgreSQL."""
-    run_ok(host, pgbench("-i -q -s 1", port=5432))
+    run_ok(host, pgbench(host, "-i -q -s 1", port=5432))

@@ -6,8 +6,8 @@ import re
 import shlex
 
 from conftest import (
-    ADMIN_PASSWORD, CONVERGE_LOG, ENV_FILE, INI, MAX_CLIENT_CONN, PASSWORD, PROJECT_DIR, USERLIST,
-    admin, ansible_playbook, auth_type, main_pid, pgbench, psql, restart_pgbouncer, run_ok,
+    ADMIN_PASSWORD, CONVERGE_LOG, ENV_FILE, INI, MAX_CLIENT_CONN, PASSWORDS, PROJECT_DIR, USERLIST,
+    admin, ansible_playbook, auth_type, main_pid, password, pgbench, psql, restart_pgbouncer, run_ok,
 )
 
 SECRET_RE = {"md5": r"md5[0-9a-f]{32}", "scram-sha-256": r"SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+"}
@@ -41,9 +41,9 @@ def test_files_are_private_and_hold_no_plaintext(host):
     users = host.file(USERLIST)
     assert (users.user, users.group, users.mode) == ("postgres", "postgres", 0o640)
     ini = host.file(INI).content_string
-    assert PASSWORD not in ini and ADMIN_PASSWORD not in ini and "password" not in ini.lower().replace(
+    assert password(host) not in ini and ADMIN_PASSWORD not in ini and "password" not in ini.lower().replace(
         "no password in this file", "")
-    assert PASSWORD not in users.content_string and ADMIN_PASSWORD not in users.content_string
+    assert password(host) not in users.content_string and ADMIN_PASSWORD not in users.content_string
     kind = auth_type(host)
     assert kind in SECRET_RE
     entries = userlist(host)
@@ -77,7 +77,7 @@ def test_login_with_the_right_password_works_on_a_fresh_server_connection(host):
 
 
 def test_login_with_a_wrong_password_fails(host):
-    res = psql(host, "SELECT 1", password="not-" + PASSWORD)
+    res = psql(host, "SELECT 1", password="not-" + password(host))
     assert res.rc != 0
     # md5 says "password authentication failed", SCRAM "SASL authentication failed".
     assert re.search(r"(password|SASL) authentication failed", res.stderr), res.stderr
@@ -92,7 +92,7 @@ def test_admin_console_shows_transaction_pools(host):
     pools = {row[header.index("database")]: row[header.index("pool_mode")] for row in rows}
     assert pools["mastodon_production"] == "transaction"
     # Only the admin user may use the console.
-    assert psql(host, "SHOW POOLS", password=PASSWORD, user="mastodon", db="pgbouncer").rc != 0
+    assert psql(host, "SHOW POOLS", user="mastodon", db="pgbouncer").rc != 0
 
 
 def test_mastodon_env_points_at_pgbouncer_and_services_picked_it_up(host):
@@ -123,7 +123,7 @@ def test_max_prepared_statements_only_where_supported(host):
 
 
 def test_300_clients_through_pgbouncer_complete_without_failures(host, pgbench_tables):
-    res = host.run(pgbench("-n -S -c 300 -j 2 -T 3"))
+    res = host.run(pgbench(host, "-n -S -c 300 -j 2 -T 3"))
     assert res.rc == 0, res.stdout + res.stderr
     assert "number of failed transactions: 0 " in res.stdout
     processed = int(re.search(r"number of transactions actually processed: (\d+)", res.stdout).group(1))
@@ -132,7 +132,7 @@ def test_300_clients_through_pgbouncer_complete_without_failures(host, pgbench_t
 
 
 def test_300_clients_straight_at_postgresql_cannot_connect(host, pgbench_tables):
-    res = host.run(pgbench("-n -S -c 300 -j 2 -T 2", port=5432))
+    res = host.run(pgbench(host, "-n -S -c 300 -j 2 -T 2", port=5432))
     assert res.rc != 0
     assert re.search(r"too many clients|remaining connection slots are reserved", res.stderr)
 
@@ -155,7 +155,7 @@ def test_reloads_under_writing_load_lose_nothing(host, pgbench_tables):
     before = main_pid(host)
     action = ("for i in 1 2 3 4; do systemctl reload pgbouncer; sleep 1; done; "
               f"PGPASSWORD={ADMIN_PASSWORD!r} psql -X -q -h 127.0.0.1 -p 6432 -U pgbouncer pgbouncer -c RELOAD")
-    res = host.run("bash -c %s" % shlex.quote(LOAD.format(bench=pgbench("-n -c 10 -j 2 -T 6"), action=action)))
+    res = host.run("bash -c %s" % shlex.quote(LOAD.format(bench=pgbench(host, "-n -c 10 -j 2 -T 6"), action=action)))
     out = res.stdout
     assert "RC=0" in out, out
     assert "number of failed transactions: 0 " in out, out
@@ -166,7 +166,7 @@ def test_reloads_under_writing_load_lose_nothing(host, pgbench_tables):
 
 def test_restart_under_writing_load_aborts_every_client(host, pgbench_tables):
     action = "systemctl restart pgbouncer; systemctl reset-failed pgbouncer"
-    res = host.run("bash -c %s" % shlex.quote(LOAD.format(bench=pgbench("-n -c 10 -j 2 -T 6"), action=action)))
+    res = host.run("bash -c %s" % shlex.quote(LOAD.format(bench=pgbench(host, "-n -c 10 -j 2 -T 6"), action=action)))
     out = res.stdout
     assert "RC=0" not in out, out
     aborted = set(re.findall(r"client (\d+) (?:script \d+ )?aborted", out))
@@ -194,7 +194,7 @@ def test_no_secret_reaches_the_converge_log(host):
         log = handle.read()
     assert "TASK [" in log, "the converge log is empty: is ANSIBLE_LOG_PATH set?"
     md5s = ["md5" + hashlib.md5((password + user).encode()).hexdigest()
-            for user, password in (("mastodon", PASSWORD), ("pgbouncer", ADMIN_PASSWORD))]
-    secrets = [PASSWORD, ADMIN_PASSWORD] + md5s + list(userlist(host).values())
+            for user, password in [("mastodon", p) for p in PASSWORDS.values()] + [("pgbouncer", ADMIN_PASSWORD)]]
+    secrets = list(PASSWORDS.values()) + [ADMIN_PASSWORD] + md5s + list(userlist(host).values())
     for secret in secrets:
         assert secret not in log, "a password or secret is in %s" % CONVERGE_LOG

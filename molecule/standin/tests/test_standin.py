@@ -219,3 +219,109 @@ def test_rails_db_migrate_environment_wins_over_env_file(host):
     res = as_mastodon(host, "env DB_PORT=5433 bin/rails db:migrate")
     assert res.rc != 0
     assert "5433" in res.stderr
+
+
+def _dotenv_table():
+    import os
+    import yaml
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vars", "dotenv_values.yml")
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+ROUNDTRIP = f"{LIVE}/dotenv-roundtrip.env"
+
+
+def test_ruby_dotenv_reads_back_what_env_file_wrote(host):
+    table = _dotenv_table()
+    out = run_ok(host, "ruby -EUTF-8 -rdotenv -rjson -e "
+                       + quote(f"puts JSON.generate(Dotenv::Parser.call(File.read({ROUNDTRIP!r})))"))
+    assert json.loads(out) == table["standin_dotenv_values"]
+
+
+def test_npm_dotenv_reads_back_what_env_file_wrote(host):
+    table = _dotenv_table()
+    out = run_ok(host, f"cd {LIVE}/streaming && node -e "
+                       + quote(f"console.log(JSON.stringify(require('dotenv').parse(require('fs').readFileSync({ROUNDTRIP!r}))))"))
+    assert json.loads(out) == table["standin_dotenv_values"]
+
+
+def test_the_refused_value_left_the_file_without_it(host):
+    assert "REFUSED" not in host.file(ROUNDTRIP).content_string
+
+
+def test_the_dotenv_check_can_fail(host):
+    """The same readers see a double-quoted \\" differently: the check above would catch it."""
+    out = run_ok(host, f"cd {LIVE}/streaming && node -e "
+                       + quote("console.log(JSON.stringify(require('dotenv').parse('A=\"p\\\\\"q\"')))"))
+    assert json.loads(out) == {"A": 'p\\"q'}
+
+
+@pytest.mark.parametrize("kind, port", [("web", 3000), ("streaming", 4000)])
+def test_running_process_queries_postgresql_and_writes_the_cache(host, kind, port):
+    import sys
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+    from standin_report import http_report
+    report = http_report(host, port)
+    assert report["primary"]["ok"], report["primary"].get("error")
+    assert report["primary"]["host"] == "/var/run/postgresql"
+    assert report["primary"]["in_recovery"] is False
+    if kind == "web":
+        assert report["primary"]["pool_size"] == 5  # no DB_POOL, no MAX_THREADS in the stock unit
+        assert report["cache"]["ok"] and report["cache"]["tcp_port"] == 6379
+        assert redis(host, "EXISTS", report["cache"]["key"]).strip() == "1"
+    else:
+        assert report["primary"]["pool_max"] == 10
+
+
+def test_sidekiq_job_queries_with_a_pool_of_its_concurrency(host):
+    import sys
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+    from standin_report import sidekiq_report
+    report = sidekiq_report(host, "default")
+    assert report["primary"]["ok"], report["primary"].get("error")
+    assert report["primary"]["pool_size"] == 25
+    assert report["pid"] == main_pid(host, "mastodon-sidekiq")
+
+
+def test_sidekiq_refuses_to_boot_on_a_makara_database_yml(host):
+    """As Mastodon's config/initializers/sidekiq.rb from 4.1.5: exit 1 with Makara in database.yml."""
+    run_ok(host, f"install -o mastodon -d /tmp/makara && cp -a {LIVE}/. /tmp/makara/ && "
+                 "printf 'production:\\n  adapter: postgresql_makara\\n' > /tmp/makara/config/database.yml")
+    res = host.run("cd /tmp/makara && runuser -u mastodon -- timeout 60 bundle exec sidekiq -c 1 -q default")
+    run_ok(host, "rm -rf /tmp/makara")
+    assert res.rc == 1, (res.rc, res.stderr[-500:])
+    assert "Database replication is not currently supported in Sidekiq workers" in res.stderr + res.stdout
+
+
+@pytest.mark.parametrize("version, env, mode, replica", [
+    ("4.1.9", "", "single", False),
+    ("4.3.0", "REPLICA_DB_HOST=127.0.0.1", "native", False),
+    ("4.3.0", "REPLICA_DB_NAME=mastodon_production", "native", True),
+    ("4.6.0", "REPLICA_DB_HOST=/var/run/postgresql", "native", True),
+])
+def test_the_fixture_acts_as_the_release_in_version_rb(host, version, env, mode, replica):
+    """One image acts as 4.1, 4.3 or 4.6: database.yml's shape and the replica rule follow version.rb."""
+    major, minor, patch = version.split(".")
+    run_ok(host, f"rm -rf /tmp/as-{version} && install -o mastodon -d /tmp/as-{version} && cp -a {LIVE}/. /tmp/as-{version}/ && "
+                 f"python3 -c {quote(_VERSION_EDIT)} /tmp/as-{version}/lib/mastodon/version.rb {major} {minor} {patch}")
+    out = run_ok(host, f"cd /tmp/as-{version} && runuser -u mastodon -- env {env} bundle exec ruby bin/fixture-report web")
+    run_ok(host, f"rm -rf /tmp/as-{version}")
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["version"] == version
+    assert report["database_mode"] == mode
+    assert report["replica_enabled"] is replica
+    assert report["primary"]["ok"] and report["reads"]["ok"]
+
+
+# Rewrites the three numbers of lib/mastodon/version.rb (def major / minor / patch), as a test setup.
+_VERSION_EDIT = """
+import re, sys
+path, numbers = sys.argv[1], dict(zip(("major", "minor", "patch"), sys.argv[2:5]))
+text = open(path).read()
+for name, number in numbers.items():
+    text = re.sub(r"(def %s\\n\\s*)\\d+" % name, r"\\g<1>" + number, text)
+open(path, "w").write(text)
+"""

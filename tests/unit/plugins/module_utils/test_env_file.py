@@ -65,9 +65,46 @@ def test_remove_and_duplicates():
     ("p$ss", "'p$ss'"),
     ("it's", '"it\'s"'),
     ("", ""),
+    ('p"a$b\\c #d \u00e9', '\'p"a$b\\c #d \u00e9\''),
+    ("it's \"x\" \\y", "it's \"x\" \\y"),
+    ("it's #1", '"it\'s #1"'),
+    ("line\nbreak", '"line\\nbreak"'),
+    ("trailing\\", "'trailing\\'"),
+    ("p'a$b\"c\\d", "'p'a$b\"c\\d'"),
+    (" it's", "\" it's\""),
+    ("it's\nx\\", '"it\'s\\nx\\"'),
 ])
 def test_format_value(value, rendered):
     assert ef.format_value(value) == rendered
+    assert ef.read_as_ruby_dotenv(rendered) == value
+    assert ef.read_as_node_dotenv(rendered) == value
+
+
+# Each holds a combination that one of the two readers must misread: refused, naming only the key.
+@pytest.mark.parametrize("value", [
+    "it's #1 \"x\"",
+    "it's #1 $x",
+    "it's #1 \\x",
+    "it's\n$x",
+])
+def test_values_no_single_rendering_serves_both_readers_are_refused(value):
+    with pytest.raises(ef.EnvFileError) as err:
+        ef.update("A=1\n", {"DB_PASS": value})
+    assert "DB_PASS" in str(err.value)
+    assert value not in str(err.value)
+
+
+@pytest.mark.parametrize("raw, ruby, node", [
+    ('"p\'a\\$b\\"c\\\\d"', None, "p'a\\$b\\\"c\\\\d"),
+    ("a$HOME", None, "a$HOME"),
+    ("x#y", "x", "x"),
+    ("`tick`", "`tick`", "tick"),
+    ("'single' # comment", "single", "single"),
+])
+def test_readers_differ_as_the_real_libraries_do(raw, ruby, node):
+    assert ef.read_as_ruby_dotenv(raw) == ruby
+    assert ef.read_as_node_dotenv(raw) == node
+    assert ef.read_alike(raw) is None or ruby == node
 
 
 @pytest.mark.parametrize("key", ["1A", "A-B", "", "A B"])
@@ -90,8 +127,29 @@ values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_
 
 
 @given(values)
-def test_any_value_round_trips_through_the_file(value):
-    text = ef.update("# head\nOTHER=1\n", {"KEY": value})[0]
-    assert ef.parse(text)["KEY"] == value
+def test_any_value_is_refused_or_read_back_alike_by_both_readers(value):
+    try:
+        text = ef.update("# head\nOTHER=1\n", {"KEY": value})[0]
+    except ef.EnvFileError as err:
+        assert "KEY" in str(err)
+        return
+    line = [ln for ln in text.split("\n") if ln.startswith("KEY=")][0]
+    raw = line[len("KEY="):]
+    assert ef.read_as_ruby_dotenv(raw) == value
+    assert ef.read_as_node_dotenv(raw) == value
     assert ef.parse(text)["OTHER"] == "1"
     assert ef.update(text, {"KEY": value})[0] == text
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r\n'$"),
+               max_size=40))
+def test_values_without_a_quote_and_dollar_together_are_always_written(value):
+    text = ef.update("", {"KEY": value})[0]
+    assert ef.read_alike(text.split("=", 1)[1].rstrip("\n")) == value
+
+
+def test_an_existing_line_both_readers_misread_is_rewritten():
+    text = 'DB_PASS="p\\"q"\n'
+    new, added, updated, removed = ef.update(text, {"DB_PASS": 'p"q'})
+    assert updated == ["DB_PASS"]
+    assert new == "DB_PASS='p\"q'\n"

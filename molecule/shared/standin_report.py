@@ -1,0 +1,42 @@
+"""What the stand-in's running processes say they are connected to (tests/fixtures/standin).
+
+The fixtures read .env.production and config/database.yml through Mastodon's own libraries
+(ruby-dotenv, ERB + YAML, ruby-pg, ruby-redis, npm dotenv, node-pg) and report, for a real pooled
+connection, the server's address and port, pg_is_in_recovery(), the client's local port (to find
+it in PgBouncer's SHOW CLIENTS), the pool size, and where a cache write landed.
+"""
+
+import json
+import shlex
+
+LIVE = "/home/mastodon/live"
+
+
+def _run_json(host, cmd):
+    res = host.run(cmd)
+    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
+    lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"{cmd!r} printed no report: {res.stdout} {res.stderr}"
+    return json.loads(lines[-1])
+
+
+def http_report(host, port):
+    """The report of the running web (3000) or streaming (4000+) process listening on `port`."""
+    script = ("import sys, urllib.request\n"
+              "print(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())\n")
+    return _run_json(host, f"python3 -c {shlex.quote(script)} http://127.0.0.1:{port}/fixture/report")
+
+
+def sidekiq_report(host, queue="default"):
+    """The report of the running Sidekiq process that serves `queue`, from a job it ran."""
+    return _run_json(host, f"cd {LIVE} && runuser -u mastodon -- bundle exec ruby bin/fixture-report sidekiq {queue}")
+
+
+def oneoff_report(host, kind, env=None):
+    """A one-off process configured as web or streaming is; `env` wins over .env.production."""
+    assigns = " ".join(f"{key}={shlex.quote(value)}" for key, value in (env or {}).items())
+    if kind == "streaming":
+        cmd = f"cd {LIVE}/streaming && runuser -u mastodon -- env {assigns} node report.js"
+    else:
+        cmd = f"cd {LIVE} && runuser -u mastodon -- env {assigns} bundle exec ruby bin/fixture-report web"
+    return _run_json(host, cmd)
