@@ -16,7 +16,7 @@ ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible-galaxy collection install -
 envf="$work/env.production"
 printf '# kept\nDB_PORT=5432\n' >"$envf"
 out=$(ANSIBLE_COLLECTIONS_PATH="$work/collections" ansible localhost -c local -i localhost, \
-  -m fediops.mastodon.env_file -a "path=$envf values={'DB_PORT':'6432','DB_PASS':'tarball-secret'}" -v 2>&1)
+  -m fediops.mastodon.env_file -a "path=$envf values={'DB_PORT':'6432'} secret_values={'DB_PASS':'tarball-secret'}" -v 2>&1)
 echo "$out" | grep -q 'CHANGED' || { echo "$out"; echo "test-tarball: module did not report a change" >&2; exit 1; }
 if echo "$out" | grep -q 'tarball-secret'; then
   echo "test-tarball: the secret value appeared in the module output" >&2; exit 1

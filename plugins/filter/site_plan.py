@@ -14,6 +14,9 @@ description:
   - Takes a mapping of host name to C({web, sidekiq, streaming}) demand and returns the C(web),
     C(sidekiq) and C(streaming) input of P(fediops.mastodon.connection_plan#filter).
   - Several hosts are summed; hosts that differ in threads or C(DB_POOL) are budgeted at the highest.
+  - With O(pgbouncer) the result has a C(pgbouncer) section; with O(pgbouncer_on_app_hosts) it counts one
+    PgBouncer per application host and checks the busiest host's clients against C(max_client_conn).
+  - With O(replica) every web and Sidekiq process counts a second pool for the read replica.
   - The same file provides C(site_report) (demands, plan, pgbouncer, cache, replica to a report
     mapping) and C(site_report_lines) (the report as lines of text).
 options:
@@ -21,6 +24,20 @@ options:
     description: Host name to demand.
     type: dict
     required: true
+  pgbouncer:
+    description: PgBouncer's limits (C(max_client_conn), C(default_pool_size), C(pools), C(reserve_pool_size)).
+    type: dict
+    version_added: 0.2.0
+  pgbouncer_on_app_hosts:
+    description: Every application host runs its own PgBouncer.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  replica:
+    description: Mastodon reads from a replica through a second pool in every Rails process.
+    type: bool
+    default: false
+    version_added: 0.2.0
 author:
   - fediops.mastodon contributors
 """
@@ -48,9 +65,9 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.site_plan import 
 )
 
 
-def site_plan_input(demands):
+def site_plan_input(demands, pgbouncer=None, pgbouncer_on_app_hosts=False, replica=False):
     try:
-        return site_input(demands)
+        return site_input(demands, pgbouncer=pgbouncer, pgbouncer_on_app_hosts=pgbouncer_on_app_hosts, replica=replica)
     except (SitePlanError, ConnectionPlanError, KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError("site_plan_input: %s" % exc) from exc
 

@@ -22,13 +22,14 @@ STREAMING_DEFAULT_DB_POOL = 10
 DEFAULT_SUPERUSER_RESERVED = 3
 
 _DECIMAL_RE = re.compile(r"-?[0-9]+")
-_SECTIONS = ("web", "sidekiq", "streaming", "pgbouncer", "postgresql")
+_SECTIONS = ("web", "sidekiq", "streaming", "pgbouncer", "postgresql", "replica")
 _WEB_KEYS = ("name", "processes", "threads", "db_pool")
 _STREAMING_KEYS = ("name", "instances", "db_pool")
 # A sidekiq_queues_processes entry may be passed as it is: queues and environment do not change the
 # budget, and an entry whose state is absent opens no connection.
 _SIDEKIQ_KEYS = ("name", "threads", "db_pool", "state", "queues", "environment")
-_PGBOUNCER_KEYS = ("max_client_conn", "default_pool_size", "pools", "reserve_pool_size")
+_PGBOUNCER_KEYS = ("max_client_conn", "default_pool_size", "pools", "reserve_pool_size", "instances",
+                   "clients_per_instance")
 _POSTGRESQL_KEYS = ("max_connections", "superuser_reserved_connections")
 
 
@@ -143,6 +144,11 @@ def _pgbouncer(pgbouncer):
         "pools": _int("pgbouncer", "pools", 1 if pgbouncer.get("pools") is None else pgbouncer["pools"], 1),
         "reserve_pool_size": _int("pgbouncer", "reserve_pool_size",
                                   0 if pgbouncer.get("reserve_pool_size") is None else pgbouncer["reserve_pool_size"], 0),
+        # One PgBouncer on the database host, or one on every application host (each serving the
+        # clients of its own host, each opening its own server connections).
+        "instances": _int("pgbouncer", "instances", 1 if pgbouncer.get("instances") is None else pgbouncer["instances"], 1),
+        "clients_per_instance": (None if pgbouncer.get("clients_per_instance") is None else
+                                 _int("pgbouncer", "clients_per_instance", pgbouncer["clients_per_instance"], 0)),
     }
 
 
@@ -173,8 +179,11 @@ def _breakdown(processes):
     return ", ".join(parts) if parts else "no processes"
 
 
-def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None):
+def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None, replica=False):
     """Compute the connection plan. Raises ConnectionPlanError when the input is not a plan.
+
+    With `replica` (Mastodon 4.2+ reading from a replica), every Rails process (web, Sidekiq) holds a
+    second pool of DB_POOL connections for the replica, so its client connections count twice.
 
     Returns a dict: processes, total_threads, client_connections, server_connections, limits,
     feasible, problems (sentences that name the numbers and what to change).
@@ -183,25 +192,37 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
     bouncer = _pgbouncer(pgbouncer)
     postgres = _postgresql(postgresql)
 
+    if replica not in (True, False, None):
+        raise ConnectionPlanError("replica must be true or false, got %r" % (replica,))
     total_threads = sum(proc["connections"] for proc in processes)
-    clients = total_threads
+    replica_clients = sum(proc["connections"] for proc in processes if proc["kind"] in ("web", "sidekiq")) if replica else 0
+    clients = total_threads + replica_clients
     capacity = None
+    per_instance = clients
     if bouncer is None:
         server = clients
     else:
-        capacity = bouncer["pools"] * (bouncer["default_pool_size"] + bouncer["reserve_pool_size"])
+        instances = bouncer["instances"]
+        per_instance = bouncer["clients_per_instance"]
+        if per_instance is None:
+            per_instance = -(-clients // instances)
+        capacity = instances * bouncer["pools"] * (bouncer["default_pool_size"] + bouncer["reserve_pool_size"])
         server = min(clients, capacity)
     available = None
     if postgres is not None:
         available = postgres["max_connections"] - postgres["superuser_reserved_connections"]
 
     problems = []
-    breakdown = _breakdown(processes)
-    if bouncer is not None and clients > bouncer["max_client_conn"]:
+    breakdown = _breakdown(processes) + (", and a replica pool in every web and Sidekiq process (%d)"
+                                         % replica_clients if replica_clients else "")
+    if bouncer is not None and per_instance > bouncer["max_client_conn"]:
+        where = ("Mastodon opens up to %d client connections (%s)" % (clients, breakdown) if bouncer["instances"] == 1 else
+                 "the busiest of %d PgBouncers gets up to %d client connections (%d in all: %s)"
+                 % (bouncer["instances"], per_instance, clients, breakdown))
         problems.append(
-            "Mastodon opens up to %d client connections (%s) but PgBouncer's max_client_conn is %d: "
-            "raise pgbouncer max_client_conn to at least %d, or remove %d threads from the plan."
-            % (clients, breakdown, bouncer["max_client_conn"], clients, clients - bouncer["max_client_conn"]))
+            "%s but PgBouncer's max_client_conn is %d: raise pgbouncer max_client_conn to at least %d, "
+            "or remove %d threads from the plan."
+            % (where, bouncer["max_client_conn"], per_instance, per_instance - bouncer["max_client_conn"]))
     if postgres is not None and server > available:
         if bouncer is None:
             problems.append(
@@ -211,20 +232,24 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
                 % (clients, breakdown, postgres["max_connections"], postgres["superuser_reserved_connections"],
                    available, clients + postgres["superuser_reserved_connections"], clients - available))
         else:
-            per_pool = available // bouncer["pools"] - bouncer["reserve_pool_size"]
+            per_pool = available // (bouncer["pools"] * bouncer["instances"]) - bouncer["reserve_pool_size"]
             fix = ("lower pgbouncer default_pool_size to at most %d" % per_pool if per_pool >= 1 else
                    "lower pgbouncer reserve_pool_size or the number of pools")
+            count = "%d pools" % bouncer["pools"] if bouncer["instances"] == 1 else (
+                "%d PgBouncers x %d pools" % (bouncer["instances"], bouncer["pools"]))
             problems.append(
-                "PgBouncer may open up to %d server connections (%d pools x (default_pool_size %d + "
+                "PgBouncer may open up to %d server connections (%s x (default_pool_size %d + "
                 "reserve_pool_size %d), capped by %d clients) but max_connections %d minus "
                 "superuser_reserved_connections %d leaves %d: %s, or raise postgresql max_connections "
                 "to at least %d."
-                % (server, bouncer["pools"], bouncer["default_pool_size"], bouncer["reserve_pool_size"], clients,
+                % (server, count, bouncer["default_pool_size"], bouncer["reserve_pool_size"], clients,
                    postgres["max_connections"], postgres["superuser_reserved_connections"], available, fix,
                    server + postgres["superuser_reserved_connections"]))
 
     limits = {
         "max_client_conn": bouncer["max_client_conn"] if bouncer else None,
+        "pgbouncer_instances": bouncer["instances"] if bouncer else 0,
+        "clients_per_pgbouncer": per_instance if bouncer else None,
         "pgbouncer_server_capacity": capacity,
         "max_connections": postgres["max_connections"] if postgres else None,
         "superuser_reserved_connections": postgres["superuser_reserved_connections"] if postgres else None,
@@ -234,6 +259,7 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
         "processes": processes,
         "total_threads": total_threads,
         "client_connections": clients,
+        "replica_client_connections": replica_clients,
         "server_connections": server,
         "limits": limits,
         "feasible": not problems,

@@ -261,7 +261,8 @@ TAKE = "take"
 REFUSE = "refuse"
 
 
-def basebackup_decision(has_database, is_standby, local_sysid, primary_sysid, force, datadir=None):
+def basebackup_decision(has_database, is_standby, local_sysid, primary_sysid, force, datadir=None,
+                        has_user_data=True):
     """What the replica's data directory needs: (KEEP | TAKE | REFUSE, sentence).
 
     A standby of this very primary (same system identifier) is kept, whatever `force` says, so a
@@ -277,6 +278,9 @@ def basebackup_decision(has_database, is_standby, local_sysid, primary_sysid, fo
         what = "a standby of another primary (system identifier %s, the primary has %s)" % (local_sysid, primary_sysid)
     else:
         what = "a database of its own (system identifier %s)" % (local_sysid,)
+    if not is_standby and has_user_data is False:
+        return TAKE, ("%s holds a freshly initialised cluster (only template0, template1 and postgres, no user "
+                      "tables): replacing it with a base backup" % where)
     if force:
         return TAKE, "%s holds %s and read_replica_force_rebasebackup is true: replacing it" % (where, what)
     return REFUSE, ("%s holds %s; it is never wiped by default. Empty it yourself or set "
@@ -353,7 +357,8 @@ def plan(data):
     if state is not None:
         decision, reason = basebackup_decision(state.get("has_database"), state.get("is_standby"),
                                                state.get("system_identifier"), state.get("primary_system_identifier"),
-                                               data.get("force_rebasebackup"), state.get("data_directory"))
+                                               data.get("force_rebasebackup"), state.get("data_directory"),
+                                               str(state.get("has_user_data", True)).lower() != "false")
         result["basebackup"], result["basebackup_reason"] = decision, reason
         if decision == REFUSE:
             problems.append(reason)

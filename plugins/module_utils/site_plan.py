@@ -34,8 +34,13 @@ def _pool(section, default):
     return int(section.get("db_pool") if section.get("db_pool") is not None else default)
 
 
-def site_input(demands):
+def site_input(demands, pgbouncer=None, pgbouncer_on_app_hosts=False, replica=False):
     """Connection-plan input (web, sidekiq, streaming) for all hosts of `demands` together.
+
+    With `pgbouncer` (its limits), the input has a pgbouncer section too: one PgBouncer on the database
+    host, or with `pgbouncer_on_app_hosts` one on every application host, each serving only its own
+    host's clients (the busiest host's count is checked against max_client_conn). `replica` adds the
+    second pool every Rails process holds for a read replica (Mastodon 4.2 and later).
 
     `demands` maps a host name to {web: {processes, threads, db_pool?}, sidekiq: [processes],
     streaming: {instances, db_pool?}}; any part may be missing. One host passes through unchanged.
@@ -43,6 +48,21 @@ def site_input(demands):
     in threads or DB_POOL the sum is budgeted at the highest of them, so the plan never under-counts.
     Sidekiq processes keep their own threads and are named `host/name`.
     """
+    out = _demand_input(demands)
+    if replica:
+        out["replica"] = True
+    if pgbouncer:
+        out["pgbouncer"] = dict(pgbouncer)
+        if pgbouncer_on_app_hosts:
+            hosts = _hosts(demands)
+            out["pgbouncer"]["instances"] = len(hosts)
+            out["pgbouncer"]["clients_per_instance"] = max(
+                plan(replica=bool(replica), **_demand_input({host: demands[host]}))["client_connections"]
+                for host in hosts)
+    return out
+
+
+def _demand_input(demands):
     hosts = _hosts(demands)
     if len(hosts) == 1:
         demand = demands[hosts[0]]

@@ -108,6 +108,27 @@ options:
         description: PgBouncer's C(reserve_pool_size).
         type: int
         default: 0
+      instances:
+        description:
+          - How many PgBouncers open server connections to PostgreSQL, each with its own pools.
+            V(1) for one PgBouncer on the database host; the number of application hosts when every
+            application host runs its own.
+        type: int
+        default: 1
+        version_added: 0.2.0
+      clients_per_instance:
+        description:
+          - Client connections of the busiest PgBouncer, checked against O(pgbouncer.max_client_conn).
+            Defaults to all client connections divided evenly over O(pgbouncer.instances).
+        type: int
+        version_added: 0.2.0
+  replica:
+    description:
+      - Mastodon 4.2 and later read from a replica, so every web and Sidekiq process holds a second
+        pool of C(DB_POOL) connections; their client connections count twice.
+    type: bool
+    default: false
+    version_added: 0.2.0
   postgresql:
     description: The PostgreSQL server's limits. Leave it out to skip that check.
     type: dict
@@ -308,11 +329,14 @@ def main():
                 default_pool_size=dict(type="int", required=True),
                 pools=dict(type="int", default=1),
                 reserve_pool_size=dict(type="int", default=0),
+                instances=dict(type="int", default=1),
+                clients_per_instance=dict(type="int"),
             )),
             postgresql=dict(type="dict", options=dict(
                 max_connections=dict(type="int", required=True),
                 superuser_reserved_connections=dict(type="int", default=3),
             )),
+            replica=dict(type="bool", default=False),
             fail_on_infeasible=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -320,7 +344,7 @@ def main():
     sections = {key: _drop_none(module.params[key])
                 for key in ("web", "sidekiq", "streaming", "pgbouncer", "postgresql")}
     try:
-        result = plan(**sections)
+        result = plan(replica=module.params["replica"], **sections)
     except ConnectionPlanError as exc:
         module.fail_json(msg="connection plan: %s" % exc)
     if not result["feasible"] and module.params["fail_on_infeasible"]:

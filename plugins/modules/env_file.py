@@ -24,8 +24,17 @@ options:
     description:
       - Keys to set, with their values. A value of V(null) removes the key.
       - Values are written as strings; V(true) becomes C(true).
+      - Ansible writes every argument not declared secret to the target's journal before the module
+        runs, so passwords, keys and URLs holding them belong in O(secret_values), never here.
     type: dict
-    required: true
+    default: {}
+  secret_values:
+    description:
+      - Like O(values), for secrets. This option is C(no_log), so its values never reach the target's
+        journal, the output or a registered result, and they are masked in the diff.
+    type: dict
+    default: {}
+    version_added: 0.2.0
   secret_keys:
     description:
       - Keys whose values are masked in the diff, in addition to keys whose name contains
@@ -65,8 +74,9 @@ EXAMPLES = r"""
     values:
       DB_HOST: 127.0.0.1
       DB_PORT: 6432
-      DB_PASS: "{{ mastodon_db_password }}"
       PREPARED_STATEMENTS: "false"
+    secret_values:
+      DB_PASS: "{{ mastodon_db_password }}"
     owner: mastodon
     group: mastodon
     mode: "0640"
@@ -116,7 +126,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/home/mastodon/live/.env.production"),
-            values=dict(type="dict", required=True, no_log=False),
+            values=dict(type="dict", default={}, no_log=False),
+            secret_values=dict(type="dict", default={}, no_log=True),
             secret_keys=dict(type="list", elements="str", default=[], no_log=False),
             create=dict(type="bool", default=True),
             owner=dict(type="str"),
@@ -126,8 +137,12 @@ def main():
         supports_check_mode=True,
     )
     path = module.params["path"]
-    values = module.params["values"]
-    secret_keys = module.params["secret_keys"]
+    secret_values = module.params["secret_values"]
+    values = dict(module.params["values"], **secret_values)
+    secret_keys = list(module.params["secret_keys"]) + list(secret_values)
+    overlap = sorted(set(module.params["values"]) & set(secret_values))
+    if overlap:
+        module.fail_json(msg="keys in both values and secret_values: %s" % ", ".join(overlap))
     # Values of secret keys must never reach the log, whatever the caller's no_log says.
     for key, value in values.items():
         if value is None:

@@ -51,7 +51,8 @@ def test_processes_and_db_pool():
         {"name": "streaming", "kind": "streaming", "count": 2, "threads": 10, "db_pool": 10, "connections": 20},
     ]
     assert result["limits"] == {"max_client_conn": None, "pgbouncer_server_capacity": None, "max_connections": None,
-                                "superuser_reserved_connections": None, "postgresql_available": None}
+                                "superuser_reserved_connections": None, "postgresql_available": None,
+                                "pgbouncer_instances": 0, "clients_per_pgbouncer": None}
 
 
 def test_role_entries_can_be_passed_as_they_are():
@@ -182,3 +183,39 @@ def test_adding_a_process_adds_its_threads(sidekiq, threads):
     before = cp.plan(sidekiq=sidekiq)
     after = cp.plan(sidekiq=sidekiq + [{"name": "extra", "threads": threads}])
     assert after["client_connections"] == before["client_connections"] + threads
+
+
+def test_pgbouncer_on_every_app_host_multiplies_the_server_connections():
+    from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import plan as cp
+    result = cp(web={"processes": 4, "threads": 5}, sidekiq=[{"name": "all", "threads": 25}],
+                pgbouncer={"max_client_conn": 100, "default_pool_size": 20, "reserve_pool_size": 5, "instances": 2,
+                           "clients_per_instance": 45},
+                postgresql={"max_connections": 100})
+    assert result["limits"]["pgbouncer_server_capacity"] == 2 * 25
+    assert result["server_connections"] == 45
+    assert result["feasible"]
+    tight = cp(web={"processes": 8, "threads": 5}, sidekiq=[{"name": "all", "threads": 25}],
+               pgbouncer={"max_client_conn": 100, "default_pool_size": 20, "reserve_pool_size": 5, "instances": 3},
+               postgresql={"max_connections": 60})
+    assert not tight["feasible"]
+    assert "3 PgBouncers x 1 pools" in tight["problems"][0]
+    assert "default_pool_size to at most 14" in tight["problems"][0]
+
+
+def test_busiest_pgbouncer_is_checked_against_max_client_conn():
+    from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import plan as cp
+    result = cp(web={"processes": 10, "threads": 5}, pgbouncer={"max_client_conn": 40, "default_pool_size": 20,
+                                                                "instances": 2, "clients_per_instance": 45})
+    assert not result["feasible"]
+    assert "busiest of 2 PgBouncers gets up to 45" in result["problems"][0]
+    assert cp(web={"processes": 10, "threads": 5},
+              pgbouncer={"max_client_conn": 25, "default_pool_size": 20, "instances": 2})["feasible"]
+
+
+def test_a_replica_doubles_the_rails_client_connections_only():
+    from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import plan as cp
+    result = cp(web={"processes": 2, "threads": 5}, sidekiq=[{"name": "all", "threads": 25}],
+                streaming={"instances": 1}, replica=True)
+    assert result["replica_client_connections"] == 35
+    assert result["client_connections"] == 10 + 25 + 10 + 35
+    assert cp(web={"processes": 2, "threads": 5}, replica=False)["client_connections"] == 10

@@ -294,3 +294,13 @@ def test_plan_replication_settings_quote_everything():
 def test_plan_replication_needs_a_password():
     with pytest.raises(rr.ReadReplicaError):
         rr.plan(_inputs(is_app=False, self="db2", replication={"user": "r", "password": "", "passfile": "/p"}))
+
+
+def test_a_fresh_cluster_is_replaced_without_force_but_user_data_is_not():
+    fresh, reason = rr.basebackup_decision(True, False, "1", "2", False, "/d", has_user_data=False)
+    assert fresh == rr.TAKE and "freshly initialised" in reason
+    held = rr.basebackup_decision(True, False, "1", "2", False, "/d", has_user_data=True)[0]
+    assert held == rr.REFUSE
+    # A standby of another primary is never taken for a fresh cluster.
+    other = rr.basebackup_decision(True, True, "1", "2", False, "/d", has_user_data=False)[0]
+    assert other == rr.REFUSE

@@ -95,3 +95,20 @@ def test_site_never_undercounts_the_hosts(demands):
         assert site["total_threads"] == per_host
     report = sp.site_report(demands, site)
     assert sum(h["threads"] for h in report["hosts"].values()) == per_host
+
+
+def test_pgbouncer_on_every_app_host_counts_instances_and_the_busiest_host():
+    from ansible_collections.fediops.mastodon.plugins.module_utils import site_plan as sp
+    demands = {
+        "app1": {"web": {"processes": 2, "threads": 5}, "sidekiq": [{"name": "all", "threads": 25}]},
+        "app2": {"web": {"processes": 4, "threads": 5}},
+    }
+    limits = {"max_client_conn": 100, "default_pool_size": 20}
+    out = sp.site_input(demands, pgbouncer=limits, pgbouncer_on_app_hosts=True, replica=True)
+    assert out["pgbouncer"]["instances"] == 2
+    # app1: 10 web + 25 sidekiq, each with a replica pool = 70; app2: 20 web + 20 replica = 40
+    assert out["pgbouncer"]["clients_per_instance"] == 70
+    assert out["replica"] is True
+    single = sp.site_input(demands, pgbouncer=limits)
+    assert "instances" not in single["pgbouncer"] and "replica" not in single
+    assert "pgbouncer" not in sp.site_input(demands)

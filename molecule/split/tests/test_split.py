@@ -1,0 +1,218 @@
+"""examples/split on four hosts: every Mastodon process on both application hosts reaches the primary
+through PgBouncer and reads from the standby, the cache on its own host, connections within the plan
+under load, and restarts that roll one host at a time.
+
+Round one (PgBouncer on db1) and round two (PgBouncer on every application host) run the same tests;
+the round is read from db1, where side_effect records it.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import testinfra
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from standin_report import http_report, oneoff_report, sidekiq_report  # noqa: E402
+
+CONVERGE_LOG = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log")
+# converge.yml's vault values.
+DB_PASSWORD = "split-Test:db/pass%1 'q'"
+ADMIN_PASSWORD = "split-Test:admin/pass%2"
+REPLICATION_PASSWORD = "split-Test:repl/pass%3"
+SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD]
+ENV_FILE = "/home/mastodon/live/.env.production"
+APPS = ["split-app1", "split-app2"]
+
+
+def host(name):
+    return testinfra.get_host("docker://" + name)
+
+
+DB1, DB2 = host("split-db1"), host("split-db2")
+
+
+def run_ok(h, cmd):
+    res = h.run(cmd)
+    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
+    return res.stdout
+
+
+def address(h):
+    return re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", run_ok(h, "ip -4 -o addr show scope global")).group(1)
+
+
+def placement():
+    res = DB1.run("cat /etc/fediops-test-placement")
+    return res.stdout.strip() if res.rc == 0 else "primary"
+
+
+def show_clients(h, hostaddr):
+    out = run_ok(h, f"PGPASSWORD={shlex.quote(ADMIN_PASSWORD)} psql -X -A -q -P footer=off "
+                    f"-h {hostaddr} -p 6432 -U pgbouncer pgbouncer -c 'SHOW CLIENTS'")
+    header, *rows = [line.split("|") for line in out.splitlines() if "|" in line]
+    return [dict(zip(header, row)) for row in rows]
+
+
+@pytest.fixture(scope="module", params=APPS)
+def app(request):
+    return host(request.param)
+
+
+@pytest.fixture(scope="module")
+def reports(app):
+    return {"web": http_report(app, 3000), "sidekiq": sidekiq_report(app, "default"),
+            "streaming": http_report(app, 4000)}
+
+
+@pytest.mark.parametrize("kind", ["web", "sidekiq", "streaming"])
+def test_every_process_reaches_postgresql_through_pgbouncer(app, reports, kind):
+    primary = reports[kind]["primary"]
+    assert primary["ok"], f"{kind}: {primary.get('error')}"
+    assert primary["port"] == 6432
+    if placement() == "primary":
+        # DB_HOST is db1, where PgBouncer lists this very connection among its clients.
+        assert primary["host"] == address(DB1)
+        clients = {(c["addr"], int(c["port"])) for c in show_clients(DB1, "/var/run/postgresql")}
+        assert (address(app), primary["local_port"]) in clients
+    else:
+        # The host's own PgBouncer, which reaches db1 over TCP.
+        assert primary["host"] == "127.0.0.1"
+        clients = {(c["addr"], int(c["port"])) for c in show_clients(app, "127.0.0.1")}
+        assert ("127.0.0.1", primary["local_port"]) in clients
+
+
+@pytest.mark.parametrize("kind", ["web", "sidekiq"])
+def test_rails_processes_write_to_the_primary(reports, kind):
+    primary = reports[kind]["primary"]
+    assert primary["in_recovery"] is False
+    if placement() == "app":
+        assert primary["server_addr"] == address(DB1)
+
+
+@pytest.mark.parametrize("kind", ["web", "streaming"])
+def test_reads_land_on_the_standby(reports, kind):
+    reads = reports[kind]["reads"] if kind == "web" else reports[kind]["primary"]
+    assert reads["ok"], reads.get("error")
+    assert reads["in_recovery"] is True
+
+
+def test_the_cache_is_on_the_application_host_itself(app, reports):
+    cache = reports["web"]["cache"]
+    assert cache["ok"] and cache["tcp_port"] == 6380
+    # The very instance on this host: its run_id, and the key the process wrote is there.
+    info = run_ok(app, "redis-cli -p 6380 INFO server")
+    assert f"run_id:{cache['run_id']}" in info
+    assert run_ok(app, f"redis-cli -p 6380 EXISTS {shlex.quote(cache['key'])}").strip() == "1"
+
+
+def test_a_wrong_password_fails_on_the_same_path(app):
+    """The checks above can fail: the same configuration with a wrong password cannot log in."""
+    report = oneoff_report(app, "web", {"DB_PASS": "not-the-password"})
+    assert report["primary"]["ok"] is False
+
+
+def test_database_hosts_keep_their_own_env_file():
+    for h in (DB1, DB2):
+        env = h.file(ENV_FILE).content_string
+        assert "PREPARED_STATEMENTS" not in env and "REPLICA_DB_" not in env and "CACHE_REDIS_" not in env
+
+
+def test_pgbouncer_admits_the_application_hosts_only():
+    if placement() == "app":
+        # Round two: each application host's PgBouncer listens on loopback only.
+        for name in APPS:
+            listening = [a for a in run_ok(host(name), "ss -ltnH 'sport = :6432'").split() if a.endswith(":6432")]
+            assert listening == ["127.0.0.1:6432"], listening
+        return
+    target = address(DB1)
+    cmd = (f"PGPASSWORD={shlex.quote(DB_PASSWORD)} PGCONNECT_TIMEOUT=5 psql -X -A -t -q -h {target} -p 6432 "
+           "-U mastodon -d mastodon_production -c 'SELECT 1'")
+    assert host("split-app1").run(cmd).rc == 0
+    refused = DB2.run(cmd)
+    assert refused.rc != 0
+
+
+def test_postgresql_connections_stay_within_the_plan_under_load():
+    """pgbench from both application hosts at once, through their PgBouncer; db1 is sampled meanwhile."""
+    run_ok(DB1, "cd /tmp && runuser -u mastodon -- pgbench -q -i -s 1 -h /var/run/postgresql mastodon_production")
+    # Round one: db1's own PgBouncer (from loopback), 20 + 5 reserve. Round two: the two application
+    # hosts' PgBouncers, 10 + 5 each. (db1's PgBouncer of round one still holds idle server connections.)
+    if placement() == "primary":
+        cap, sources = 25, "'127.0.0.1'"
+    else:
+        cap, sources = 2 * (10 + 5), ", ".join(f"'{address(host(name))}'" for name in APPS)
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'mastodon' AND backend_type = 'client backend' "
+             f"AND host(client_addr) IN ({sources})")
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            out = DB1.run(f"runuser -u postgres -- psql -X -A -t -q -c {shlex.quote(query)}").stdout.strip()
+            if out.isdigit():
+                samples.append(int(out))
+            time.sleep(0.3)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    procs = []
+    for name in APPS:
+        h = host(name)
+        db_host = re.search(r"^DB_HOST=(\S+)$", h.file(ENV_FILE).content_string, re.M).group(1)
+        procs.append(subprocess.Popen(
+            ["docker", "exec", name, "sh", "-c",
+             f"PGPASSWORD={shlex.quote(DB_PASSWORD)} pgbench -n -S -c 40 -j 2 -T 6 -h {db_host} -p 6432 "
+             "-U mastodon mastodon_production"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    stop.set()
+    sampler.join()
+    for proc, out in zip(procs, outputs):
+        assert proc.returncode == 0, out
+        assert "number of failed transactions: 0" in out or "failed" not in out
+    assert samples and max(samples) <= cap, (max(samples), cap)
+    assert max(samples) > 0
+
+
+def restart_windows(h):
+    """(stop, start) epoch pairs of mastodon-web restarts since the container booted, from the journal
+    (the image's journal also holds the stop at bake time)."""
+    booted = time.time() - int(run_ok(h, "ps -o etimes= -p 1").strip())
+    out = run_ok(h, "journalctl -u mastodon-web -o short-unix --no-pager | grep -E 'Stopping|Started' || true")
+    windows, stopping = [], None
+    for line in out.splitlines():
+        stamp = float(line.split()[0])
+        if stamp < booted:
+            continue
+        if "Stopping" in line:
+            stopping = stamp
+        elif "Started" in line and stopping is not None:
+            windows.append((stopping, stamp))
+            stopping = None
+    return windows
+
+
+def test_restarts_roll_one_application_host_at_a_time():
+    rounds = 1 if placement() == "primary" else 2
+    windows = {name: restart_windows(host(name)) for name in APPS}
+    for name, found in windows.items():
+        assert 1 <= len(found) <= rounds, f"{name} restarted mastodon-web {len(found)} times in {rounds} round(s)"
+    for a_stop, a_start in windows["split-app1"]:
+        for b_stop, b_start in windows["split-app2"]:
+            assert a_start < b_stop or b_start < a_stop, "app1 and app2 restarted web at the same time"
+
+
+def test_no_secret_in_any_journal_or_the_converge_log():
+    with open(CONVERGE_LOG, encoding="utf-8", errors="replace") as handle:
+        log = handle.read()
+    for secret in SECRETS:
+        assert secret not in log
+    for name in ["split-db1", "split-db2"] + APPS:
+        journal = host(name).run("journalctl --no-pager -o cat").stdout
+        for secret in SECRETS:
+            assert secret not in journal, f"a secret is in the journal of {name}"
