@@ -88,8 +88,9 @@ stage_molecule() {
     scenarios=("$scenario")
   else
     scenarios=(standin)
-    for s in $(ls molecule); do
-      [ -f "molecule/$s/molecule.yml" ] && [ "$s" != standin ] && scenarios+=("$s")
+    # The longest (several hosts, one run per release) start first, so they do not end the run alone.
+    for s in $(grep -l 'MOLECULE_RELEASE' molecule/*/molecule.yml | cut -d/ -f2) $(ls molecule); do
+      [ -f "molecule/$s/molecule.yml" ] && [ "$s" != standin ] && [[ " ${scenarios[*]} " != *" $s "* ]] && scenarios+=("$s")
     done
   fi
   ./scripts/build-images.sh bookworm trixie || return 1
@@ -107,7 +108,14 @@ stage_molecule() {
     rm -f "$logdir/molecule-$s.rc"
     (
       # A scenario without a platform of that name (several hosts per release) runs whole.
-      if [ -n "$platform" ] && { ! grep -q '^platforms:' "molecule/$s/molecule.yml" ||
+      if grep -q 'MOLECULE_RELEASE' "molecule/$s/molecule.yml"; then
+        # Several hosts of one release (the image is \${MOLECULE_RELEASE}): one run per release.
+        rc=0
+        for rel in ${platform:-bookworm trixie}; do
+          MOLECULE_RELEASE=$rel molecule test -s "$s" || rc=1
+        done
+        [ $rc -eq 0 ]
+      elif [ -n "$platform" ] && { ! grep -q '^platforms:' "molecule/$s/molecule.yml" ||
            grep -Eq "name: *['\"]?$s-$platform['\"]? *\$" "molecule/$s/molecule.yml"; }; then
         molecule test -s "$s" --platform-name "$s-$platform"
       elif grep -q '^# fediops: one-platform-per-run' "molecule/$s/molecule.yml"; then
