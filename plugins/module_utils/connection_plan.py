@@ -90,7 +90,8 @@ def _web(web):
     if not web:
         return []
     name = str(web.get("name") or "web")
-    processes = _int("web", "processes", _required("web", web, "processes"), 0)
+    # Mastodon needs at least one Puma worker to answer anything; leave web out to plan without it.
+    processes = _int("web", "processes", _required("web", web, "processes"), 1)
     threads = _int("web", "threads", _required("web", web, "threads"), 1)
     return [_process(name, "web", processes, threads, _db_pool("web", threads, web.get("db_pool")))]
 
@@ -126,7 +127,7 @@ def _streaming(streaming):
     if not streaming:
         return []
     name = str(streaming.get("name") or "streaming")
-    instances = _int("streaming", "instances", _required("streaming", streaming, "instances"), 0)
+    instances = _int("streaming", "instances", _required("streaming", streaming, "instances"), 1)
     pool = streaming.get("db_pool")
     pool = STREAMING_DEFAULT_DB_POOL if pool is None else _int("streaming", "db_pool", pool, 1)
     # Node's pg pool has no threads: the pool size is how many queries may run at once.

@@ -51,6 +51,8 @@ def database_problems(entries):
         if not HOST_RE.match(host):
             problems.append("%s: host %r is empty or has spaces or quotes" % (label, host))
         try:
+            if isinstance(entry.get("port", 5432), bool):
+                raise ValueError
             port = int(entry.get("port", 5432))
             if not 1 <= port <= 65535:
                 raise ValueError
@@ -59,13 +61,14 @@ def database_problems(entries):
         dbname = str(entry.get("dbname", name))
         if not NAME_RE.match(dbname):
             problems.append("%s: dbname %r must be letters, digits, '_', '.', '-'" % (label, dbname))
-        for key in ("pool_size", "reserve_pool", "max_db_connections"):
+        # A pool of 0 server connections makes every client of the database wait forever.
+        for key, floor in (("pool_size", 1), ("reserve_pool", 0), ("max_db_connections", 0)):
             if key in entry:
                 try:
-                    if int(entry[key]) < 0:
+                    if isinstance(entry[key], bool) or int(entry[key]) < floor:
                         raise ValueError
                 except (TypeError, ValueError):
-                    problems.append("%s: %s must be a whole number >= 0, got %r" % (label, key, entry[key]))
+                    problems.append("%s: %s must be a whole number >= %d, got %r" % (label, key, floor, entry[key]))
         if "pool_mode" in entry and entry["pool_mode"] not in POOL_MODES:
             problems.append("%s: pool_mode %r is not one of %s" % (label, entry["pool_mode"], ", ".join(POOL_MODES)))
     return problems

@@ -12,7 +12,10 @@ PostgreSQL and libpq read (slot names, conninfo, .pgpass lines, URLs) with their
 from __future__ import annotations
 
 import re
+
 from urllib.parse import quote
+
+from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import SecretError, scram_secret
 
 MAKARA = "makara"
 NATIVE = "native"
@@ -200,7 +203,7 @@ def replace_production_section(text, section):
 
 
 def native_env(host, port, dbname, user, password, prepared_statements, db_tasks):
-    """REPLICA_DB_* for Mastodon >= 4.2. REPLICA_DB_NAME is always set: 4.2 to 4.5 need it."""
+    """REPLICA_DB_* for Mastodon >= 4.2 (None removes a key). REPLICA_DB_NAME is always set: 4.2 to 4.5 need it."""
     if not dbname:
         raise ReadReplicaError("REPLICA_DB_NAME must not be empty: Mastodon 4.2 to 4.5 ignore the replica without it")
     return {
@@ -208,7 +211,9 @@ def native_env(host, port, dbname, user, password, prepared_statements, db_tasks
         "REPLICA_DB_PORT": str(int(port)),
         "REPLICA_DB_NAME": str(dbname),
         "REPLICA_DB_USER": str(user),
-        "REPLICA_DB_PASS": "" if password is None else str(password),
+        # Empty means "the primary's password": Mastodon reads an empty REPLICA_DB_PASS as set (Ruby's ENV
+        # lookup), which would log in without one, so the key goes and Mastodon falls back to DB_PASS.
+        "REPLICA_DB_PASS": str(password) if password else None,
         "REPLICA_PREPARED_STATEMENTS": "true" if prepared_statements else "false",
         "REPLICA_DB_TASKS": "true" if db_tasks else "false",
     }
@@ -272,8 +277,17 @@ def basebackup_decision(has_database, is_standby, local_sysid, primary_sysid, fo
     where = "the data directory %s" % datadir if datadir else "the data directory"
     if not has_database:
         return TAKE, where + " is empty: taking the initial base backup"
-    if is_standby and local_sysid and primary_sysid and str(local_sysid) == str(primary_sysid):
+    same_system = bool(local_sysid and primary_sysid and str(local_sysid) == str(primary_sysid))
+    if is_standby and same_system:
         return KEEP, where + " is already a standby of this primary"
+    if same_system:
+        # Not in recovery, yet the primary's own system: the primary itself under another inventory
+        # name, or a standby that was promoted. Either may be the only copy of the data.
+        return REFUSE, ("%s has the primary's system identifier (%s) but is not a standby: it is the primary itself, a "
+                        "promoted standby, or a copy of the primary's disk, and is never wiped, whatever "
+                        "read_replica_force_rebasebackup says. Check the inventory (mastodon_db_replica must not list the "
+                        "primary); on a host that really is a copy, recreate the cluster yourself (pg_dropcluster, "
+                        "pg_createcluster) and run again." % (where, local_sysid))
     if is_standby:
         what = "a standby of another primary (system identifier %s, the primary has %s)" % (local_sysid, primary_sysid)
     else:
@@ -287,17 +301,23 @@ def basebackup_decision(has_database, is_standby, local_sysid, primary_sysid, fo
                     "read_replica_force_rebasebackup: true to replace it with a base backup of the primary." % (where, what))
 
 
-def replication_settings(rep, primary, slot):
-    """Role SQL, .pgpass content and primary_conninfo for the replication user."""
+def replication_settings(rep, primary, slot, salt=None):
+    """Role SQL (with a SCRAM secret, never the password), .pgpass content and primary_conninfo for the
+    replication user. `salt` (bytes) makes the secret reproducible for tests; unset, it is random."""
     user, password = rep["user"], rep["password"]
     if not password:
         raise ReadReplicaError("the replication password is empty: set read_replica_replication_password")
     port = primary.get("port", 5432)
-    head = "SET password_encryption = 'scram-sha-256';\n"
-    attrs = "WITH LOGIN REPLICATION PASSWORD %s;\n" % sql_literal(password)
+    # PostgreSQL stores a SCRAM secret as given, so the password itself never reaches the server, where
+    # log_statement = ddl (or a failed statement) would write it into the server log.
+    try:
+        secret = scram_secret(password, salt=salt)
+    except SecretError as exc:
+        raise ReadReplicaError("read_replica_replication_password: %s" % exc) from None
+    attrs = "WITH LOGIN REPLICATION PASSWORD %s;\n" % sql_literal(secret)
     out = {
-        "role_sql": {"create": head + "CREATE ROLE %s %s" % (sql_identifier(user), attrs),
-                     "alter": head + "ALTER ROLE %s %s" % (sql_identifier(user), attrs)},
+        "role_sql": {"create": "CREATE ROLE %s %s" % (sql_identifier(user), attrs),
+                     "alter": "ALTER ROLE %s %s" % (sql_identifier(user), attrs)},
         # The primary checks the password over its own loopback; replicas use the replication line.
         "pgpass": (pgpass_line("127.0.0.1", port, "postgres", user, password)
                    + pgpass_line(primary.get("address", ""), port, "replication", user, password)),
@@ -390,6 +410,10 @@ def plan(data):
         result["env"] = native_env(host, port, dbname, user, password,
                                    app.get("prepared_statements", False), app.get("db_tasks", False))
     else:
+        if not password:
+            problems.append("read_replica_db_password is empty: Makara's database URLs carry the password, and "
+                            "Mastodon does not fall back to DB_PASS for them.")
+            return result
         section = makara_production_yaml(result["master_url"], result["replica_urls"])
         result["database_yml"] = replace_production_section(data.get("database_yml") or "", section)
     return result

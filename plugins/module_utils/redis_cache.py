@@ -170,6 +170,14 @@ def is_live(setting):
     return setting.lower() in LIVE_SETTINGS
 
 
+def _reaches(host, bind):
+    """Whether a client connecting to `host` on this host reaches an instance bound to `bind`."""
+    addresses = {_bind_address(str(b)).strip() for b in bind}
+    if host in addresses or addresses & {"0.0.0.0", "*", "::", "::*"}:
+        return True
+    return host == "localhost" and bool(addresses & {"127.0.0.1", "::1"})
+
+
 def _bind_address(entry):
     # A leading "-" makes Redis skip an address it cannot bind (::1 without IPv6).
     return entry[1:] if entry.startswith("-") else entry
@@ -281,13 +289,22 @@ def problems(params):
     style = params.get("env_style")
     if style not in ("url", "parts"):
         found.append("redis_cache_env_style is %r; use url or parts." % (style,))
-    if not str(params.get("env_host") or "").strip():
+    env_host = str(params.get("env_host") or "").strip()
+    if not env_host:
         found.append("redis_cache_env_host is empty; set the address Mastodon connects to, for example 127.0.0.1.")
+    elif bind and not _reaches(env_host, bind):
+        found.append(
+            "redis_cache_env_host is %s, but the cache listens only on %s (redis_cache_bind): Mastodon could not "
+            "connect. Point it at one of those addresses." % (env_host, ", ".join(_bind_address(str(b)) for b in bind)))
 
     for key, value in sorted((params.get("settings") or {}).items()):
         lowered = str(key).lower()
         if not SETTING_NAME_RE.match(lowered):
             found.append("redis_cache_settings has %r, which is not a Redis setting name." % (key,))
+        elif lowered in SECRET_SETTINGS:
+            found.append(
+                "redis_cache_settings sets %s, a password: the settings file is shown in diffs and kept readable; "
+                "use redis_cache_password (requirepass), which goes to the root-only secret file." % lowered)
         elif lowered in MANAGED_SETTINGS:
             found.append(
                 "redis_cache_settings sets %s, which the role manages itself; use its own variable "
@@ -300,7 +317,8 @@ def problems(params):
 def conf_quote(value):
     """One value as Redis's config parser (sdssplitargs) reads it back unchanged."""
     text = "yes" if value is True else "no" if value is False else str(value)
-    if text and re.match(r"^[A-Za-z0-9_./:@%+,=-]+$", text):
+    # fullmatch: "$" would also match before a final line break, and leave it unquoted.
+    if text and re.fullmatch(r"[A-Za-z0-9_./:@%+,=-]+", text):
         return text
     escaped = []
     for ch in text:

@@ -18,6 +18,7 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan i
     plan as connection_plan,
 )
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import is_secret
+from ansible_collections.fediops.mastodon.plugins.module_utils.inputs import whole as _whole
 
 # Mastodon's queues and weights (config/sidekiq.yml), most important first.
 MASTODON_QUEUES = (
@@ -38,6 +39,17 @@ PROCESS_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+.].*)?$")
+# Sidekiq's advice is tens of threads per process; beyond this, run more processes (or hosts) instead.
+MAX_THREADS = 200
+# Sidekiq's own default -t (seconds it waits for running jobs at shutdown), and the bounds the role accepts.
+DEFAULT_SHUTDOWN_TIMEOUT = 25
+MAX_SHUTDOWN_TIMEOUT = 3600
+# systemd gives the process this much longer than -t before it kills it (Sidekiq's advice: at least 5 s).
+STOP_MARGIN = 5
+# Environment names (or URL values) that carry secrets: unit files and `systemctl show` are readable by every
+# user, so such values belong in .env.production.
+SECRET_ENV_RE = re.compile(r"(PASS|SECRET|_KEY|TOKEN|PRIVATE|CREDENTIAL)", re.I)
+URL_WITH_PASSWORD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^@/\s]+@")
 PROCESS_KEYS = ("name", "queues", "threads", "db_pool", "state", "environment")
 # Set by the role from the plan; an operator value would silently break the DB_POOL >= threads rule.
 RESERVED_ENV = ("DB_POOL",)
@@ -110,17 +122,6 @@ def format_queue(name, weight):
     return name if weight is None else "%s,%d" % (name, weight)
 
 
-def _whole(value):
-    """An int from an int or a decimal string (Jinja may yield either); None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
-        return int(value)
-    return None
-
-
 def check_environment(label, environment):
     """Problems with an environment mapping written as systemd Environment= lines."""
     problems = []
@@ -135,6 +136,10 @@ def check_environment(label, environment):
         elif key in RESERVED_ENV:
             problems.append("%s: environment sets %s, which the role derives from the plan: use db_pool instead."
                             % (label, key))
+        if isinstance(key, str) and (SECRET_ENV_RE.search(key)
+                                     or (isinstance(value, str) and URL_WITH_PASSWORD_RE.match(value))):
+            problems.append("%s: environment %s looks like a secret, and unit files are readable by every user: "
+                            "put it in .env.production (fediops.mastodon.app_env) instead." % (label, key))
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             problems.append("%s: environment %s must be a string or a number (quote true/false)." % (label, key))
         elif UNSAFE_ENV_VALUE_RE.search(str(value)):
@@ -143,13 +148,19 @@ def check_environment(label, environment):
     return problems
 
 
-def check(processes, mastodon_version, allow_unknown_queues=False, common_environment=None):
+def check(processes, mastodon_version, allow_unknown_queues=False, common_environment=None, scheduler=True,
+          shutdown_timeout=DEFAULT_SHUTDOWN_TIMEOUT):
     """Return the list of problems with a plan (empty when it can be used).
 
     Each problem is a sentence naming what is wrong, the numbers, and what to change.
-    `common_environment` is the environment every process gets (the template unit's).
+    `common_environment` is the environment every process gets (the template unit's). `scheduler` says
+    whether this host runs Mastodon's scheduler queue: exactly one host of a server does.
     """
     problems = check_environment("The common environment (sidekiq_queues_environment)", common_environment)
+    timeout = _whole(shutdown_timeout)
+    if timeout is None or not 1 <= timeout <= MAX_SHUTDOWN_TIMEOUT:
+        problems.append("sidekiq_queues_shutdown_timeout is %r; it must be a whole number of seconds from 1 to %d "
+                        "(Sidekiq's -t, 25 by default)." % (shutdown_timeout, MAX_SHUTDOWN_TIMEOUT))
     try:
         known = mastodon_queues(mastodon_version)
     except SidekiqPlanError as exc:
@@ -187,6 +198,9 @@ def check(processes, mastodon_version, allow_unknown_queues=False, common_enviro
         if threads is None or threads < 1:
             problems.append("%s: threads is %r; every process needs at least 1 thread (sidekiq -c)."
                             % (label, proc.get("threads")))
+        elif threads > MAX_THREADS:
+            problems.append("%s: threads is %d; above %d threads per process, run more processes or hosts instead "
+                            "(each thread also holds a database connection)." % (label, threads, MAX_THREADS))
         db_pool = proc.get("db_pool")
         if db_pool is not None:
             pool = _whole(db_pool)
@@ -229,7 +243,15 @@ def check(processes, mastodon_version, allow_unknown_queues=False, common_enviro
     if len(schedulers) > 1:
         problems.append("Queue scheduler is served by %d processes (%s): keep it in exactly one, because every process "
                         "serving it runs Mastodon's periodic jobs." % (len(schedulers), ", ".join(schedulers)))
-    missing = [queue for queue in known if queue not in served]
+    if schedulers and not scheduler:
+        problems.append("sidekiq_queues_scheduler is false (another host runs Mastodon's periodic jobs), but %s "
+                        "serves scheduler: take scheduler out of its queues." % ", ".join(schedulers))
+    for queue, owners in sorted(served.items()):
+        if queue != SCHEDULER and len(owners) > 1:
+            problems.append("Queue %s is served by %d processes (%s): give each queue one process on a host, and raise "
+                            "that process's threads (or add a host) for more throughput."
+                            % (queue, len(owners), ", ".join(owners)))
+    missing = [queue for queue in known if queue not in served and (scheduler or queue != SCHEDULER)]
     if missing:
         problems.append("No process serves %s: add %s to a process%s, or Mastodon's jobs there never run."
                         % (", ".join(missing), "them" if len(missing) > 1 else "it",
@@ -237,16 +259,16 @@ def check(processes, mastodon_version, allow_unknown_queues=False, common_enviro
     return problems
 
 
-def command(bundle, threads, queues):
-    """The argv of one Sidekiq process: bundle exec sidekiq -c N -q name[,weight] ..."""
-    argv = [bundle, "exec", "sidekiq", "-c", str(threads)]
+def command(bundle, threads, queues, shutdown_timeout=DEFAULT_SHUTDOWN_TIMEOUT):
+    """The argv of one Sidekiq process: bundle exec sidekiq -c N -t T -q name[,weight] ..."""
+    argv = [bundle, "exec", "sidekiq", "-c", str(threads), "-t", str(shutdown_timeout)]
     for spec in queues:
         argv += ["-q", format_queue(*parse_queue(spec))]
     return argv
 
 
 def build(processes, mastodon_version, bundle, allow_unknown_queues=False, unit_prefix="mastodon-sidekiq",
-          common_environment=None):
+          common_environment=None, scheduler=True, shutdown_timeout=DEFAULT_SHUTDOWN_TIMEOUT):
     """Return the units for a valid plan; raise SidekiqPlanError listing every problem otherwise.
 
     Returns {present: [...], absent: [names], total_threads, queue_processes: {queue: [processes]}}.
@@ -254,7 +276,8 @@ def build(processes, mastodon_version, bundle, allow_unknown_queues=False, unit_
     environment (DB_POOL plus the process's own), secret (whether a value looks like a secret),
     secret_values.
     """
-    problems = check(processes, mastodon_version, allow_unknown_queues, common_environment)
+    problems = check(processes, mastodon_version, allow_unknown_queues, common_environment, scheduler,
+                     shutdown_timeout)
     if not isinstance(bundle, str) or not bundle.startswith("/") or re.search(r"[\s%$\"'\\]", bundle):
         problems.append("The bundle path %r must be an absolute path without spaces, quotes, %% or $." % (bundle,))
     if not isinstance(unit_prefix, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", unit_prefix):
@@ -283,7 +306,7 @@ def build(processes, mastodon_version, bundle, allow_unknown_queues=False, unit_
         for key in sorted(extra):
             environment[key] = str(extra[key])
         secret_values = sorted({v for k, v in environment.items() if is_secret(k) and v})
-        argv = command(bundle, threads, queues)
+        argv = command(bundle, threads, queues, _whole(shutdown_timeout))
         units.append({
             "name": proc["name"],
             "unit": "%s@%s.service" % (unit_prefix, proc["name"]),
@@ -296,7 +319,8 @@ def build(processes, mastodon_version, bundle, allow_unknown_queues=False, unit_
             "secret": bool(secret_values),
             "secret_values": secret_values,
         })
-    return {"present": units, "absent": absent, "total_threads": budget["total_threads"], "queue_processes": owner}
+    return {"present": units, "absent": absent, "total_threads": budget["total_threads"], "queue_processes": owner,
+            "shutdown_timeout": _whole(shutdown_timeout), "stop_timeout": _whole(shutdown_timeout) + STOP_MARGIN}
 
 
 def bundle_from_execstart(text):

@@ -119,7 +119,8 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import (
     mask,
     update,
 )
-from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import read_text, write_atomically
+from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (
+    TextFileError, group_id, octal_mode, read_text, user_id, write_atomically)
 
 
 def main():
@@ -143,6 +144,14 @@ def main():
     overlap = sorted(set(module.params["values"]) & set(secret_values))
     if overlap:
         module.fail_json(msg="keys in both values and secret_values: %s" % ", ".join(overlap))
+    # Ansible logs `values` in the target's journal before this code runs, so a secret there has already
+    # leaked once; refusing it makes the caller's mistake visible instead of repeating it on every run.
+    exposed = sorted(key for key, value in module.params["values"].items()
+                     if value is not None and (is_secret(key, module.params["secret_keys"])
+                                               or URL_PASSWORD_RE.search(str(value))))
+    if exposed:
+        module.fail_json(msg="values holds %s, which look secret: pass them in secret_values, a no_log option, "
+                             "so that they never reach the target's journal" % ", ".join(exposed))
     # Values of secret keys must never reach the log, whatever the caller's no_log says.
     for key, value in values.items():
         if value is None:
@@ -152,14 +161,14 @@ def main():
         for match in URL_PASSWORD_RE.finditer(str(value)):
             module.no_log_values.add(match.group("password"))
 
-    exists = os.path.exists(path)
+    exists = os.path.lexists(path)
     if not exists and not module.params["create"]:
         module.fail_json(msg="%s does not exist and create is false" % path)
-    before = read_text(path)
     try:
+        before = read_text(path)
         after, added, updated, removed = update(before, values)
-    except EnvFileError as exc:
-        module.fail_json(msg="%s: %s" % (path, exc))
+    except (EnvFileError, TextFileError) as exc:
+        module.fail_json(msg="%s left unchanged: %s" % (path, exc))
 
     changed = after != before
     result = dict(changed=changed, added=added, updated=updated, removed=removed, path=path)
@@ -170,7 +179,11 @@ def main():
         )
 
     if changed and not module.check_mode:
-        write_atomically(module, path, after)
+        try:
+            write_atomically(path, after, mode=octal_mode(module.params["mode"]),
+                             uid=user_id(module.params["owner"]), gid=group_id(module.params["group"]))
+        except TextFileError as exc:
+            module.fail_json(msg="%s left unchanged: %s" % (path, exc))
 
     if os.path.exists(path) or module.check_mode:
         file_args = module.load_file_common_arguments(

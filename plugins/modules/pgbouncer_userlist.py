@@ -142,7 +142,8 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import
     parse_userlist,
     update_userlist,
 )
-from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import read_text, write_atomically
+from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (
+    TextFileError, group_id, octal_mode, read_text, user_id, write_atomically)
 
 
 def main():
@@ -164,7 +165,10 @@ def main():
         supports_check_mode=True,
     )
     path = module.params["path"]
-    before = read_text(path)
+    try:
+        before = read_text(path)
+    except TextFileError as exc:
+        module.fail_json(msg="%s left unchanged: %s" % (path, exc))
     for user in module.params["users"]:
         if user["state"] == "present" and not user.get("password"):
             module.fail_json(msg="user %r: password is required when state is present" % user["name"])
@@ -188,7 +192,11 @@ def main():
         result["diff"] = dict(before_header=path, after_header=path,
                               before=mask_userlist(before), after=mask_userlist(after))
     if changed and not module.check_mode:
-        write_atomically(module, path, after)
+        try:
+            write_atomically(path, after, mode=octal_mode(module.params["mode"]),
+                             uid=user_id(module.params["owner"]), gid=group_id(module.params["group"]))
+        except TextFileError as exc:
+            module.fail_json(msg="%s left unchanged: %s" % (path, exc))
 
     file_args = module.load_file_common_arguments(dict(
         path=path, owner=module.params["owner"], group=module.params["group"], mode=module.params["mode"]))

@@ -81,6 +81,18 @@ options:
     description: Template unit name without C(@.service).
     type: str
     default: mastodon-sidekiq
+  scheduler:
+    description:
+      - Whether this host runs Mastodon's C(scheduler) queue. Exactly one host of a server does; with C(false) no
+        process may serve it, and it is not missing.
+    type: bool
+    default: true
+  shutdown_timeout:
+    description:
+      - Seconds Sidekiq waits for running jobs at shutdown (C(-t)), 1 to 3600. The unit's C(TimeoutStopSec) is
+        this plus 5 (RV(stop_timeout)).
+    type: int
+    default: 25
 attributes:
   check_mode:
     description: Can run in check mode; the module only computes (and reads the single unit), so it behaves the same.
@@ -121,6 +133,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+shutdown_timeout:
+  description: Sidekiq's C(-t) in every process's command.
+  returned: success
+  type: int
+  sample: 25
+stop_timeout:
+  description: The units' C(TimeoutStopSec), C(-t) plus 5 seconds, so systemd never kills a process still finishing its jobs.
+  returned: success
+  type: int
+  sample: 30
 present:
   description: The processes to run, in plan order.
   returned: success
@@ -236,6 +258,8 @@ def main():
             bundle=dict(type="path"),
             single_unit=dict(type="str", default="mastodon-sidekiq.service"),
             unit_prefix=dict(type="str", default="mastodon-sidekiq"),
+            scheduler=dict(type="bool", default=True),
+            shutdown_timeout=dict(type="int", default=25),
         ),
         supports_check_mode=True,
     )
@@ -257,7 +281,9 @@ def main():
         result = build(processes, module.params["mastodon_version"], bundle,
                        allow_unknown_queues=module.params["allow_unknown_queues"],
                        unit_prefix=module.params["unit_prefix"],
-                       common_environment=module.params["common_environment"])
+                       common_environment=module.params["common_environment"],
+                       scheduler=module.params["scheduler"],
+                       shutdown_timeout=module.params["shutdown_timeout"])
     except SidekiqPlanError as exc:
         module.fail_json(msg="The Sidekiq plan cannot be used: " + str(exc), problems=exc.problems)
     for unit in result["present"]:

@@ -319,3 +319,74 @@ def test_zz_restarting_the_replica_resumes_streaming_without_loss(pair, probe_ta
     wait_for(lambda: sql(pair.replica, "SELECT count(*) FROM %s" % probe_table) == str(before + 500),
              seconds=15, what="the rows written while the replica was down")
     assert sql(pair.replica, "SELECT count(*) FROM %s WHERE note LIKE '%s%%'" % (probe_table, tag)) == "500"
+
+
+def _gate(pair, conf, allow_restart=False):
+    """Run settings_gate.yml on the pair's primary with `conf` in a new conf.d file; the file is removed after."""
+    import subprocess
+    playbook = os.path.join(SCENARIO_DIR, "settings_gate.yml")
+    name = "read_replica-primary-%s" % pair.release
+    extra = {"gate_host": name, "gate_conf": conf, "read_replica_restart_primary": allow_restart}
+    try:
+        proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook,
+                               "-e", json.dumps(extra)], capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        run_ok(pair.primary, "rm -f /etc/postgresql/%s/main/conf.d/70-fediops-gate-test.conf && "
+                             "systemctl reload %s" % (pair.version, pair.unit))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _postmaster_start(pair):
+    return sql(pair.primary, "SELECT pg_postmaster_start_time()", db="postgres")
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_setting_postgresql_refuses_stops_the_run_without_reload_or_restart(release):
+    pair = Pair(release)
+    before = _postmaster_start(pair)
+    rc, out = _gate(pair, "max_slot_wal_keep_size = '50gb'", allow_restart=True)
+    assert rc != 0 and "PostgreSQL would refuse its configuration files" in out, out
+    assert 'invalid value for parameter "max_slot_wal_keep_size"' in out or "invalid value for parameter \\\"max_slot" in out, out
+    assert _postmaster_start(pair) == before
+    assert sql(pair.primary, "SHOW max_slot_wal_keep_size", db="postgres") == "10GB"
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_primary_restarts_only_with_leave(release):
+    pair = Pair(release)
+    before = _postmaster_start(pair)
+    rc, out = _gate(pair, "max_wal_senders = 12")
+    assert rc != 0 and "max_wal_senders only take effect when PostgreSQL restarts" in out, out
+    assert "read_replica_restart_primary: true" in out
+    assert _postmaster_start(pair) == before
+    assert sql(pair.primary, "SHOW max_wal_senders", db="postgres") == "10"
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_slot_of_a_replica_that_left_is_reported_and_dropped_only_when_named(release):
+    import subprocess
+    pair = Pair(release)
+    sql(pair.primary, "SELECT pg_create_physical_replication_slot('fediops_gone_replica') "
+                      "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fediops_gone_replica')",
+        db="postgres")
+
+    def gate(drop):
+        extra = {"gate_host": "read_replica-primary-%s" % release, "gate_replica": "read_replica-replica-%s" % release,
+                 "gate_slot": pair.slot, "read_replica_drop_slots": drop}
+        proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                               os.path.join(SCENARIO_DIR, "slots_gate.yml"), "-e", json.dumps(extra)],
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    out = gate([])
+    assert "belong to no replica of this inventory: fediops_gone_replica f" in out, out
+    assert pair.slot not in out.split("belong to no replica")[1].split("\n")[0]
+    assert sql(pair.primary, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'fediops_gone_replica'",
+               db="postgres") == "1"
+    gate(["fediops_gone_replica"])
+    assert sql(pair.primary, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'fediops_gone_replica'",
+               db="postgres") == "0"
+    # The replica's own slot is still there, and still streaming.
+    assert sql(pair.primary, "SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % pair.slot,
+               db="postgres") == "t"

@@ -181,40 +181,110 @@ def test_sum_of_threads_matches_the_report(host, report, only_host):
     assert any("all threads" in line and str(live) in line for line in report["lines"])
 
 
-# 30 x 5 Puma threads alone are more than PostgreSQL's 100 - 3; with PgBouncer in front, a pool of
-# 200 lets those clients through to PostgreSQL (and max_client_conn 1000 takes them all).
-INFEASIBLE_VARS = {"web_concurrency": 30, "web_max_threads": 5,
-                   "pgbouncer_max_client_conn": 1000, "pgbouncer_default_pool_size": 200}
+# converge.yml's vault values, which examples/single-host names.
+VAULT = {"vault_pgbouncer_mastodon_db_password": "site-Test:db/pass%1",
+         "vault_pgbouncer_admin_password": "site-Test:admin/pass%2"}
+# A sample of the bad-input table (tests/unit/test_bad_inputs.py), each refused by a different check:
+# (variables, text of the refusal, the task that refuses). The first is the infeasible plan: 30 x 5 Puma
+# threads are more than PostgreSQL's 100 - 3, even with PgBouncer's pool of 200 in front.
+BAD_INPUTS = {
+    "infeasible plan": ({"web_concurrency": 30, "web_max_threads": 5, "pgbouncer_max_client_conn": 1000,
+                         "pgbouncer_default_pool_size": 200},
+                        "The connection plan does not fit", "Check the connection plan of the whole inventory"),
+    "cache on PgBouncer's port": ({"redis_cache_port": 6432}, "pgbouncer_listen_port and redis_cache_port both use port 6432",
+                                  "Check that no two services of this host share a port"),
+    "hostname as PgBouncer listen_addr": ({"pgbouncer_listen_addr": "pgb.internal"}, "pgbouncer_listen_addr",
+                                          "Check passwords, ports, names, addresses and pool sizes"),
+    "PgBouncer on an address this host does not have": (
+        {"pgbouncer_listen_addr": "10.255.255.1"}, "PgBouncer cannot listen on that listen_addr",
+        "Explain why pgbouncer.ini was not replaced"),
+    "a queue in two processes": ({"sidekiq_queues_processes": [
+        {"name": "all", "queues": ["default", "push", "ingress", "mailers", "pull", "scheduler", "fasp"], "threads": 5},
+        {"name": "more", "queues": ["default"], "threads": 5}]}, "Queue default is served by 2 processes",
+        "Check the Sidekiq plan and compute the units"),
+}
 WATCHED = [
     "/etc/systemd/system/mastodon-web.service.d/fediops-concurrency.conf",
     "/etc/systemd/system/mastodon-streaming@.service",
     "/etc/nginx/snippets/mastodon-streaming-upstream.conf",
     "/home/mastodon/live/.env.production",
+    "/etc/pgbouncer/pgbouncer.ini",
+    "/etc/pgbouncer/userlist.txt",
 ]
+WATCHED_UNITS = ["mastodon-web", "mastodon-streaming@4000", "mastodon-sidekiq@default", "pgbouncer",
+                 "redis-server@cache", "$(systemctl list-units --plain --no-legend 'postgresql@*' | awk '{print $1}')"]
 
 
 def checksums(host):
-    out = run_ok(host, "sha256sum " + " ".join(WATCHED) + " /etc/systemd/system/mastodon-*.service")
+    out = run_ok(host, "sha256sum " + " ".join(WATCHED) + " /etc/systemd/system/mastodon-*.service "
+                       "/etc/systemd/system/mastodon-sidekiq@*.service.d/*.conf /etc/postgresql/*/main/pg_hba.conf")
     return out
 
 
-def test_infeasible_plan_fails_before_any_change(host):
-    before = checksums(host)
-    pids_before = main_pid(host, "mastodon-web")
+def pids(host):
+    return run_ok(host, "systemctl show --property=Id,MainPID " + " ".join(WATCHED_UNITS))
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_before_any_change(host, case):
+    """The whole play with one bad input: refused with a message naming the variable, 0 changed, and
+    every managed file and every service's main process as before."""
+    variables, message, task = BAD_INPUTS[case]
+    before, pids_before = checksums(host), pids(host)
     playbook = os.path.join(PROJECT, "playbooks", "scale.yml")
-    env = dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(EPHEMERAL, "infeasible.log"))
+    env = dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(EPHEMERAL, "bad-input.log"))
     proc = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook,
-         "--limit", host.backend.get_hostname(), "-e", json.dumps(INFEASIBLE_VARS)],
+         "--limit", host.backend.get_hostname(), "-e", json.dumps(dict(VAULT, **variables))],
         capture_output=True, text=True, env=env, timeout=600, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
-    assert "The connection plan does not fit" in output, output
-    assert "max_connections 100" in output and "superuser_reserved_connections 3" in output, output
+    assert message in output, output
+    failed_at = output.find("fatal:")
+    assert task in output[output.rfind("TASK [", 0, failed_at):failed_at], output
     assert re.search(r"changed=0 ", output), output
-    assert "Apply fediops.mastodon.web" not in output
     assert checksums(host) == before
-    assert main_pid(host, "mastodon-web") == pids_before
+    assert pids(host) == pids_before
+    if case == "infeasible plan":
+        assert "max_connections 100" in output and "superuser_reserved_connections 3" in output, output
+        assert "Apply fediops.mastodon.web" not in output
+
+
+def adhoc(host, module, args):
+    """Run one module of this collection on the host, the way a role's task would."""
+    proc = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),
+                           "-m", module, "-a", json.dumps(args)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_a_link_planted_as_the_env_file_is_refused_and_its_target_untouched(host):
+    """The mastodon user owns the folder of .env.production and could plant a link there for root to follow."""
+    run_ok(host, "printf 'root-only\\n' > /root/fediops-link-target && chmod 600 /root/fediops-link-target && "
+                 "runuser -u mastodon -- ln -sfn /root/fediops-link-target /home/mastodon/live/.env.linked")
+    try:
+        rc, out = adhoc(host, "fediops.mastodon.env_file",
+                        {"path": "/home/mastodon/live/.env.linked", "values": {"FIXTURE": "1"}})
+        assert rc != 0 and "symbolic link" in out, out
+        assert run_ok(host, "cat /root/fediops-link-target") == "root-only\n"
+        assert "root-only" not in out
+    finally:
+        run_ok(host, "rm -f /home/mastodon/live/.env.linked /root/fediops-link-target")
+
+
+def test_a_pg_hba_rule_postgresql_cannot_read_is_put_back_before_any_reload(host):
+    hba = run_ok(host, "runuser -u postgres -- psql -XAtq -c 'SHOW hba_file'").strip()
+    before = run_ok(host, f"sha256sum {hba}")
+    rc, out = adhoc(host, "fediops.mastodon.pg_hba_block",
+                    {"path": hba, "name": "fediops_test", "lines": ["host all all 10.9.9.9/32 no-such-method"]})
+    assert rc != 0 and "PostgreSQL cannot read the new" in out and "no-such-method" in out, out
+    assert run_ok(host, f"sha256sum {hba}") == before
+    # And the same module writes a rule PostgreSQL can read, which this test then takes out again.
+    rc, out = adhoc(host, "fediops.mastodon.pg_hba_block",
+                    {"path": hba, "name": "fediops_test", "lines": ["host all all 10.9.9.9/32 reject"]})
+    assert rc == 0 and '"checked": true' in out, out
+    rc, out = adhoc(host, "fediops.mastodon.pg_hba_block", {"path": hba, "name": "fediops_test", "state": "absent"})
+    assert rc == 0 and run_ok(host, f"sha256sum {hba}") == before, out
 
 
 SECRETS = ["site-Test:db/pass%1", "site-Test:admin/pass%2"]
@@ -229,9 +299,10 @@ def test_secrets_never_reach_the_converge_log():
 
 
 def test_pgbouncer_report_matches_the_running_pgbouncer(host, report):
-    assert report["pgbouncer"]["max_client_conn"] == 100
+    # examples/single-host's pgbouncer_max_client_conn.
+    assert report["pgbouncer"]["max_client_conn"] == 200
     ini = host.file("/etc/pgbouncer/pgbouncer.ini").content_string
-    assert re.search(r"^max_client_conn *= *100$", ini, re.M)
+    assert re.search(r"^max_client_conn *= *200$", ini, re.M)
     assert re.search(r"^default_pool_size *= *%d$" % report["pgbouncer"]["default_pool_size"], ini, re.M)
     assert report["client_connections"] <= report["limits"]["max_client_conn"]
 

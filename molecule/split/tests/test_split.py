@@ -25,7 +25,8 @@ CONVERGE_LOG = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible
 DB_PASSWORD = "split-Test:db/pass%1 'q'"
 ADMIN_PASSWORD = "split-Test:admin/pass%2"
 REPLICATION_PASSWORD = "split-Test:repl/pass%3"
-SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD]
+CACHE_PASSWORD = "split-Test:cache/pass%4"
+SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD]
 ENV_FILE = "/home/mastodon/live/.env.production"
 APPS = ["split-app1", "split-app2"]
 
@@ -57,6 +58,13 @@ def show_clients(h, hostaddr):
                     f"-h {hostaddr} -p 6432 -U pgbouncer pgbouncer -c 'SHOW CLIENTS'")
     header, *rows = [line.split("|") for line in out.splitlines() if "|" in line]
     return [dict(zip(header, row)) for row in rows]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_the_command_line_sampler():
+    """The sampler (sampler.yml) watched the play; the tests' own commands carry the test passwords."""
+    for name in ["split-db1", "split-db2"] + APPS:
+        host(name).run("systemctl stop fediops-ps-sampler")
 
 
 @pytest.fixture(scope="module", params=APPS)
@@ -102,13 +110,51 @@ def test_reads_land_on_the_standby(reports, kind):
     assert reads["in_recovery"] is True
 
 
-def test_the_cache_is_on_the_application_host_itself(app, reports):
-    cache = reports["web"]["cache"]
-    assert cache["ok"] and cache["tcp_port"] == 6380
-    # The very instance on this host: its run_id, and the key the process wrote is there.
-    info = run_ok(app, "redis-cli -p 6380 INFO server")
-    assert f"run_id:{cache['run_id']}" in info
-    assert run_ok(app, f"redis-cli -p 6380 EXISTS {shlex.quote(cache['key'])}").strip() == "1"
+def cache_cli(h, command):
+    return run_ok(h, f"REDISCLI_AUTH={shlex.quote(CACHE_PASSWORD)} redis-cli -p 6380 {command}")
+
+
+@pytest.mark.parametrize("kind", ["web", "sidekiq"])
+def test_cache_writes_land_on_the_chosen_cache_host(app, reports, kind):
+    """Round one: each application host's own cache. Round two: app1's cache (mastodon_cache) for both."""
+    cache = reports[kind]["cache"]
+    assert cache["ok"], cache.get("error")
+    assert cache["tcp_port"] == 6380
+    cache_host = app if placement() == "primary" else host("split-app1")
+    # The very instance on that host: its run_id, and the key the process wrote is there.
+    assert f"run_id:{cache['run_id']}" in cache_cli(cache_host, "INFO server")
+    assert cache_cli(cache_host, f"EXISTS {shlex.quote(cache['key'])}").strip() == "1"
+
+
+def test_a_shared_cache_replaces_the_application_hosts_own():
+    if placement() == "primary":
+        pytest.skip("round one keeps a cache on each application host")
+    # app2 reaches app1's cache over the network, and its own instance is gone.
+    env = host("split-app2").file(ENV_FILE).content_string
+    assert f"@{address(host('split-app1'))}:6380/" in env
+    assert host("split-app2").run("systemctl is-active redis-server@cache").stdout.strip() != "active"
+    # Without the password, app1's cache refuses a client from app2.
+    denied = host("split-app2").run(f"redis-cli -h {address(host('split-app1'))} -p 6380 SET fediops-probe 1")
+    assert "NOAUTH" in denied.stdout + denied.stderr
+
+
+def sidekiq_queues_running(h):
+    """Queues of every live Sidekiq process, from Sidekiq's own registry (the `processes` set in Redis)."""
+    script = ("require './app'; require 'sidekiq/api'; "
+              "Sidekiq::ProcessSet.new.each { |p| puts p['queues'].join(',') }")
+    return [line.split(",") for line in
+            run_ok(h, f"cd /home/mastodon/live && runuser -u mastodon -- bundle exec ruby -e {shlex.quote(script)}").splitlines()
+            if line.strip()]
+
+
+def test_mastodon_scheduler_runs_on_exactly_one_application_host():
+    serving = {name: [q for q in sidekiq_queues_running(host(name)) if "scheduler" in q] for name in APPS}
+    assert serving["split-app1"] and len(serving["split-app1"]) == 1, serving
+    assert serving["split-app2"] == [], serving
+    # Both hosts still serve every other queue.
+    for name in APPS:
+        queues = {q for proc in sidekiq_queues_running(host(name)) for q in proc}
+        assert {"default", "push", "pull", "mailers"} <= queues, (name, queues)
 
 
 def test_a_wrong_password_fails_on_the_same_path(app):
@@ -125,6 +171,8 @@ def test_database_hosts_keep_their_own_env_file():
 
 def test_pgbouncer_admits_the_application_hosts_only():
     if placement() == "app":
+        # db1's PgBouncer of round one, used by nobody now, is stopped and holds no server connection.
+        assert DB1.run("systemctl is-active pgbouncer").stdout.strip() != "active"
         # Round two: each application host's PgBouncer listens on loopback only.
         for name in APPS:
             listening = [a for a in run_ok(host(name), "ss -ltnH 'sport = :6432'").split() if a.endswith(":6432")]
@@ -142,7 +190,7 @@ def test_postgresql_connections_stay_within_the_plan_under_load():
     """pgbench from both application hosts at once, through their PgBouncer; db1 is sampled meanwhile."""
     run_ok(DB1, "cd /tmp && runuser -u mastodon -- pgbench -q -i -s 1 -h /var/run/postgresql mastodon_production")
     # Round one: db1's own PgBouncer (from loopback), 20 + 5 reserve. Round two: the two application
-    # hosts' PgBouncers, 10 + 5 each. (db1's PgBouncer of round one still holds idle server connections.)
+    # hosts' PgBouncers, 10 + 5 each (db1's PgBouncer of round one is stopped).
     if placement() == "primary":
         cap, sources = 25, "'127.0.0.1'"
     else:
@@ -210,9 +258,38 @@ def test_restarts_roll_one_application_host_at_a_time():
 def test_no_secret_in_any_journal_or_the_converge_log():
     with open(CONVERGE_LOG, encoding="utf-8", errors="replace") as handle:
         log = handle.read()
+    # The log is the -vvv one: it shows the commands Ansible ran on the hosts.
+    assert "EXEC" in log or "ESTABLISH" in log, "the converge log is not verbose enough to prove anything"
     for secret in SECRETS:
         assert secret not in log
     for name in ["split-db1", "split-db2"] + APPS:
         journal = host(name).run("journalctl --no-pager -o cat").stdout
         for secret in SECRETS:
             assert secret not in journal, f"a secret is in the journal of {name}"
+
+
+@pytest.mark.parametrize("name", ["split-db1", "split-db2"] + APPS)
+def test_no_secret_on_any_command_line_during_the_play(name):
+    h = host(name)
+    samples = run_ok(h, "wc -l < /var/log/fediops-ps-samples.log").strip()
+    assert int(samples) > 1000, "the sampler barely ran"
+    for secret in SECRETS:
+        found = h.run(f"grep -F -e {shlex.quote(secret)} /var/log/fediops-ps-samples.log | head -3")
+        assert found.stdout.strip() == "", (f"a secret was on a command line on {name}: "
+                                            + found.stdout.replace(secret, "<secret>"))
+
+
+@pytest.mark.parametrize("name", ["split-db1", "split-db2"] + APPS)
+def test_no_secret_in_a_file_others_can_read(name):
+    h = host(name)
+    for secret in SECRETS:
+        cmd = ("find /etc /home/mastodon /var/lib/postgresql -xdev -type f -perm -o=r -print0 2>/dev/null "
+               f"| xargs -0 -r grep -lF -e {shlex.quote(secret)} || true")
+        assert run_ok(h, cmd).strip() == "", f"a secret is in a file others can read on {name}"
+    # The check can fail: a planted world-readable file with a secret is found.
+    run_ok(h, f"printf '%s' {shlex.quote(SECRETS[0])} > /etc/fediops-probe && chmod 644 /etc/fediops-probe")
+    try:
+        cmd = (f"find /etc -xdev -type f -perm -o=r -print0 | xargs -0 -r grep -lF -e {shlex.quote(SECRETS[0])} || true")
+        assert "/etc/fediops-probe" in run_ok(h, cmd)
+    finally:
+        run_ok(h, "rm -f /etc/fediops-probe")

@@ -100,7 +100,9 @@ def test_problem_when_reserve_alone_overflows():
     ({"sidekiq": [{"name": "a", "thread": 1}]}, "unknown key(s) thread"),
     ({"sidekiq": {"name": "a"}}, "must be a list"),
     ({"web": {"threads": 5}}, "processes is required"),
-    ({"web": {"processes": -1, "threads": 5}}, "at least 0, got -1"),
+    ({"web": {"processes": -1, "threads": 5}}, "at least 1, got -1"),
+    ({"web": {"processes": 0, "threads": 5}}, "at least 1, got 0"),
+    ({"streaming": {"instances": 0}}, "at least 1, got 0"),
     ({"web": {"processes": "two", "threads": 5}}, "whole number"),
     ({"web": [1]}, "must be a mapping"),
     ({"streaming": {"instances": 1, "db_pool": 0}}, "db_pool must be at least 1"),
@@ -125,8 +127,8 @@ def test_plan_from_mapping():
 
 sidekiq_st = st.lists(st.tuples(st.integers(1, 60), st.integers(0, 20)), max_size=8).map(
     lambda items: [{"name": "p%d" % i, "threads": t, "db_pool": t + extra} for i, (t, extra) in enumerate(items)])
-web_st = st.one_of(st.none(), st.fixed_dictionaries({"processes": st.integers(0, 16), "threads": st.integers(1, 32)}))
-streaming_st = st.one_of(st.none(), st.fixed_dictionaries({"instances": st.integers(0, 8)},
+web_st = st.one_of(st.none(), st.fixed_dictionaries({"processes": st.integers(1, 16), "threads": st.integers(1, 32)}))
+streaming_st = st.one_of(st.none(), st.fixed_dictionaries({"instances": st.integers(1, 8)},
                                                           optional={"db_pool": st.integers(1, 30)}))
 pgbouncer_st = st.one_of(st.none(), st.fixed_dictionaries(
     {"max_client_conn": st.integers(1, 2000), "default_pool_size": st.integers(1, 200)},

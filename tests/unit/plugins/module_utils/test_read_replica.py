@@ -7,6 +7,7 @@ import yaml
 from hypothesis import given, strategies as st
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import read_replica as rr
+from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import verify
 
 
 @pytest.mark.parametrize("version, mode", [
@@ -281,14 +282,35 @@ def test_plan_keeps_a_standby_of_this_primary():
 def test_plan_replication_settings_quote_everything():
     rep = {"user": "replicator", "password": "it's:a\\pw", "passfile": "/var/lib/postgresql/.pgpass x"}
     result = rr.plan(_inputs(is_app=False, self="db2", replication=rep))
-    assert result["role_sql"]["alter"].endswith(
-        "ALTER ROLE \"replicator\" WITH LOGIN REPLICATION PASSWORD 'it''s:a\\pw';\n")
-    assert result["role_sql"]["create"].startswith("SET password_encryption = 'scram-sha-256';\nCREATE ROLE")
+    # PostgreSQL gets a SCRAM secret of the password, never the password itself.
+    alter = result["role_sql"]["alter"]
+    assert alter.startswith("ALTER ROLE \"replicator\" WITH LOGIN REPLICATION PASSWORD 'SCRAM-SHA-256$4096:")
+    assert "it''s" not in alter and "a\\pw" not in alter
+    secret = alter.split("'")[1]
+    assert verify("replicator", "it's:a\\pw", secret)
+    assert result["role_sql"]["create"].startswith("CREATE ROLE \"replicator\" WITH LOGIN REPLICATION PASSWORD 'SCRAM-SHA-256$")
     assert result["pgpass"].splitlines() == ["127.0.0.1:5432:postgres:replicator:it's\\:a\\\\pw",
                                              "10.0.0.1:5432:replication:replicator:it's\\:a\\\\pw"]
     assert result["primary_conninfo"] == (
         "'host=10.0.0.1 port=5432 user=replicator passfile=''/var/lib/postgresql/.pgpass x'' application_name=db2'")
     assert "it's" not in result["primary_conninfo"]
+
+
+def test_replication_secret_is_reproducible_with_a_salt():
+    rep = {"user": "replicator", "password": "pw", "passfile": "/p"}
+    one = rr.replication_settings(rep, {"address": "10.0.0.1"}, "db2", salt=b"0123456789abcdef")
+    two = rr.replication_settings(rep, {"address": "10.0.0.1"}, "db2", salt=b"0123456789abcdef")
+    assert one["role_sql"] == two["role_sql"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_the_primarys_own_system_is_never_wiped(force):
+    """Same system identifier but not in recovery: the primary itself, or a promoted standby."""
+    got, reason = rr.basebackup_decision(True, False, "7301", "7301", force, "/var/lib/postgresql/15/main",
+                                         has_user_data=True)
+    assert got == rr.REFUSE and "never wiped" in reason and "7301" in reason
+    got, _reason = rr.basebackup_decision(True, False, "7301", "7301", force, "/d", has_user_data=False)
+    assert got == rr.REFUSE
 
 
 def test_plan_replication_needs_a_password():

@@ -58,7 +58,8 @@ def test_parse_memory_is_digits_times_unit(number, unit):
 def test_a_sound_request_has_no_problems():
     assert rc.problems(GOOD) == []
     assert rc.problems(request(server="valkey", distribution_major="13")) == []
-    assert rc.problems(request(bind=["10.0.0.5"], password="s3cret")) == []
+    assert rc.problems(request(bind=["10.0.0.5"], password="s3cret", env_host="10.0.0.5")) == []
+    assert rc.problems(request(bind=["127.0.0.1", "-::1"], env_host="localhost")) == []
 
 
 @pytest.mark.parametrize("changes, fragment", [

@@ -140,8 +140,8 @@ def test_build_units():
                                        environment={"B": "x y", "A": "50%", "N": 3})], "4.3.0", BUNDLE)
     default, push, rest = built["present"]
     assert default["unit"] == "mastodon-sidekiq@default.service"
-    assert default["exec_start"] == "/usr/bin/bundle exec sidekiq -c 10 -q default"
-    assert push["argv"] == [BUNDLE, "exec", "sidekiq", "-c", "8", "-q", "push,6", "-q", "ingress,4"]
+    assert default["exec_start"] == "/usr/bin/bundle exec sidekiq -c 10 -t 25 -q default"
+    assert push["argv"] == [BUNDLE, "exec", "sidekiq", "-c", "8", "-t", "25", "-q", "push,6", "-q", "ingress,4"]
     assert (push["threads"], push["db_pool"], default["db_pool"]) == (8, 12, 10)
     assert push["environment"] == {"DB_POOL": "12"}
     assert rest["environment"] == {"DB_POOL": "3", "A": "50%", "B": "x y", "N": "3"}
@@ -149,10 +149,49 @@ def test_build_units():
     assert not any(p["secret"] for p in built["present"])
 
 
-def test_secret_environment_is_flagged():
-    plan = VALID[:2] + [proc("rest", ["mailers", "pull", "scheduler"], environment={"API_TOKEN": "s3cr3t"})]
-    rest = sp.build(plan, "4.3.0", BUNDLE)["present"][2]
-    assert rest["secret"] is True and rest["secret_values"] == ["s3cr3t"]
+@pytest.mark.parametrize("environment", [{"API_TOKEN": "s3cr3t"}, {"DB_PASS": "s3cr3t"},
+                                         {"DATABASE_URL": "postgres://mastodon:s3cr3t@10.0.0.1/mastodon"}])
+def test_a_secret_in_a_unit_environment_is_refused_by_name(environment):
+    """Unit files and `systemctl show` are readable by every user: secrets belong in .env.production."""
+    plan = VALID[:2] + [proc("rest", ["mailers", "pull", "scheduler"], environment=environment)]
+    problems = sp.check(plan, "4.3.0")
+    assert len(problems) == 1 and next(iter(environment)) in problems[0] and ".env.production" in problems[0]
+    assert "s3cr3t" not in problems[0]
+
+
+def test_a_queue_in_two_processes_is_refused():
+    plan = VALID + [proc("more", ["default"])]
+    (problem,) = sp.check(plan, "4.3.0")
+    assert "Queue default is served by 2 processes" in problem
+
+
+def test_thread_count_is_bounded():
+    plan = [proc("all", ["default", "push", "ingress", "mailers", "pull", "scheduler"], threads=10000)]
+    (problem,) = sp.check(plan, "4.3.0")
+    assert "threads is 10000" in problem and "more processes" in problem
+
+
+def test_a_host_without_the_scheduler_serves_every_other_queue():
+    without = [proc("all", ["default", "push", "ingress", "mailers", "pull"])]
+    assert sp.check(without, "4.3.0", scheduler=False) == []
+    assert "No process serves scheduler" in " ".join(sp.check(without, "4.3.0"))
+    with_it = [proc("all", ["default", "push", "ingress", "mailers", "pull", "scheduler"])]
+    (problem,) = sp.check(with_it, "4.3.0", scheduler=False)
+    assert "sidekiq_queues_scheduler is false" in problem
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 3601, "x", True])
+def test_shutdown_timeout_is_bounded(timeout):
+    plan = [proc("all", ["default", "push", "ingress", "mailers", "pull", "scheduler"])]
+    (problem,) = sp.check(plan, "4.3.0", shutdown_timeout=timeout)
+    assert "sidekiq_queues_shutdown_timeout" in problem
+
+
+def test_stop_timeout_leaves_sidekiq_its_shutdown_time():
+    plan = [proc("all", ["default", "push", "ingress", "mailers", "pull", "scheduler"])]
+    result = sp.build(plan, "4.3.0", BUNDLE, shutdown_timeout=40)
+    assert result["present"][0]["argv"][5:7] == ["-t", "40"]
+    assert result["stop_timeout"] >= 40 + 5
 
 
 @pytest.mark.parametrize("bundle", ["bundle", "/usr/bin/my bundle", "/x/$HOME/bundle", 5])
@@ -180,15 +219,17 @@ QUEUES_43 = sp.mastodon_queues("4.3.0")
 def valid_plans(draw):
     """Any assignment of Mastodon's queues to 1-5 processes, scheduler in exactly one."""
     count = draw(st.integers(1, 5))
-    assignment = {q: draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=1 if q == "scheduler" else 3,
+    assignment = {q: draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=1,
                                    unique=True)) for q in QUEUES_43}
     plan = []
     for i in range(count):
         queues = [q for q in QUEUES_43 if i in assignment[q]]
+        if not queues:
+            continue
         weights = draw(st.lists(st.one_of(st.none(), st.integers(1, 10)), min_size=len(queues), max_size=len(queues)))
         threads = draw(st.integers(1, 50))
         entry = {"name": "p%d" % i, "threads": threads,
-                 "queues": [q if w is None else "%s,%d" % (q, w) for q, w in zip(queues, weights)] or ["default"]}
+                 "queues": [q if w is None else "%s,%d" % (q, w) for q, w in zip(queues, weights)]}
         if draw(st.booleans()):
             entry["db_pool"] = threads + draw(st.integers(0, 10))
         plan.append(entry)
@@ -206,7 +247,8 @@ def test_valid_plans_build_and_keep_their_promises(plan):
     for given_proc, unit in zip(plan, built["present"]):
         assert unit["db_pool"] == given_proc.get("db_pool", given_proc["threads"]) >= unit["threads"]
         assert unit["argv"][:5] == [BUNDLE, "exec", "sidekiq", "-c", str(given_proc["threads"])]
-        assert unit["argv"][5::2] == ["-q"] * len(given_proc["queues"])
+        assert unit["argv"][5:7] == ["-t", "25"]
+        assert unit["argv"][7::2] == ["-q"] * len(given_proc["queues"])
         assert unit["environment"]["DB_POOL"] == str(unit["db_pool"])
 
 

@@ -79,10 +79,10 @@ def test_lines_of_an_infeasible_plan_name_the_problem():
 
 
 demand = st.fixed_dictionaries({
-    "web": st.fixed_dictionaries({"processes": st.integers(0, 8), "threads": st.integers(1, 16)}),
+    "web": st.fixed_dictionaries({"processes": st.integers(1, 8), "threads": st.integers(1, 16)}),
     "sidekiq": st.lists(st.fixed_dictionaries({"threads": st.integers(1, 30)}), max_size=3).map(
         lambda procs: [dict(p, name="q%d" % i) for i, p in enumerate(procs)]),
-    "streaming": st.fixed_dictionaries({"instances": st.integers(0, 4), "db_pool": st.integers(1, 20)}),
+    "streaming": st.fixed_dictionaries({"instances": st.integers(1, 4), "db_pool": st.integers(1, 20)}),
 })
 
 

@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A named block of lines in pg_hba.conf, as pure functions.
+
+PostgreSQL reads pg_hba.conf top to bottom and the first matching line wins, so a block goes at the
+top of the file. Its markers are `# BEGIN fediops.mastodon NAME` and `# END fediops.mastodon NAME`,
+the ones ansible.builtin.blockinfile wrote before, so a host configured by an older release keeps one
+block.
+"""
+
+from __future__ import annotations
+
+import re
+
+NAME_RE = re.compile(r"^[a-z0-9_]{1,40}$")
+# A pg_hba line this collection writes: a connection type and four or five columns, no quotes or
+# line breaks hidden in a value (those are refused before they get here).
+LINE_RE = re.compile(r"^(local|host|hostssl|hostnossl)(\s+[^\s\"'#]+){3,4}$")
+
+
+class PgHbaError(ValueError):
+    """A block that cannot be written."""
+
+
+def markers(name):
+    if not NAME_RE.match(str(name)):
+        raise PgHbaError("block name %r must be 1 to 40 lower-case letters, digits or _" % (name,))
+    return "# BEGIN fediops.mastodon %s" % name, "# END fediops.mastodon %s" % name
+
+
+def check_lines(lines):
+    """Problems with the lines of a block (empty when each is a plain pg_hba rule or a comment)."""
+    problems = []
+    for number, line in enumerate(lines, 1):
+        text = str(line)
+        if "\n" in text or "\r" in text:
+            problems.append("line %d holds a line break" % number)
+        elif text.strip() and not text.lstrip().startswith("#") and not LINE_RE.match(text.strip()):
+            problems.append("line %d is not a pg_hba rule this collection writes: %r" % (number, text))
+    return problems
+
+
+def replace_block(text, name, lines, present=True):
+    """Return `text` with the block `name` set to `lines` (or removed when not `present`).
+
+    A new block goes at the top of the file; an existing one stays where it is.
+    """
+    begin, end = markers(name)
+    problems = check_lines(lines) if present else []
+    if problems:
+        raise PgHbaError("; ".join(problems))
+    old = text.splitlines(True)
+    start = next((i for i, line in enumerate(old) if line.rstrip("\r\n") == begin), None)
+    stop = None
+    if start is not None:
+        stop = next((i for i in range(start + 1, len(old)) if old[i].rstrip("\r\n") == end), None)
+        if stop is None:
+            raise PgHbaError("the file has %r but no %r after it; fix the file by hand first" % (begin, end))
+    block = [begin + "\n"] + ["%s\n" % str(line).rstrip() for line in lines] + [end + "\n"] if present else []
+    if start is None:
+        if not present:
+            return text
+        return "".join(block + old)
+    return "".join(old[:start] + block + old[stop + 1:])

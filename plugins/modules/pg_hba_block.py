@@ -1,0 +1,139 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_hba_block
+short_description: Keep a named block of rules at the top of pg_hba.conf, checked by PostgreSQL before any reload
+description:
+  - Writes the block between C(# BEGIN fediops.mastodon NAME) and C(# END fediops.mastodon NAME), at the top of the
+    file when it is new (PostgreSQL uses the first matching line). Markers written by C(ansible.builtin.blockinfile)
+    with the same text are taken over.
+  - After writing, asks the running PostgreSQL to parse the file (C(pg_hba_file_rules)). A file with errors is put
+    back as it was and the task fails with PostgreSQL's messages, so the reload that follows never meets it and the
+    next restart does not refuse to start.
+  - The write is atomic and never follows a symbolic link.
+version_added: "1.0.0"
+options:
+  path:
+    description: The pg_hba.conf file (C(SHOW hba_file)); it must exist.
+    type: path
+    required: true
+  name:
+    description: Name of the block in its markers, 1 to 40 lower-case letters, digits or C(_).
+    type: str
+    required: true
+  lines:
+    description: The rules (and comments) of the block, one per item.
+    type: list
+    elements: str
+    default: []
+  state:
+    description: C(absent) removes the block.
+    type: str
+    choices: [present, absent]
+    default: present
+  postgresql_port:
+    description: Port of the cluster that reads this file; the check connects over its socket as C(postgres).
+    type: int
+    default: 5432
+  check:
+    description: Ask PostgreSQL to parse the new file, and put the old one back on an error.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Reports what would change without writing or asking PostgreSQL.
+    support: full
+  diff_mode:
+    description: Shows the file before and after.
+    support: full
+author:
+  - fediops maintainers (@fediops)
+"""
+
+EXAMPLES = r"""
+- name: Let the replicas replicate
+  fediops.mastodon.pg_hba_block:
+    path: /etc/postgresql/15/main/pg_hba.conf
+    name: read_replica
+    lines:
+      - host    replication    replicator    10.0.0.2/32    scram-sha-256
+  notify: Reload postgresql
+"""
+
+RETURN = r"""
+checked:
+  description: Whether PostgreSQL parsed the new file (false when it was unchanged, in check mode, or PostgreSQL was down).
+  returned: always
+  type: bool
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fediops.mastodon.plugins.module_utils.pg_hba import PgHbaError, replace_block
+from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError, read_text, write_atomically
+
+ERRORS_SQL = "SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number"
+
+
+def postgresql_errors(module, port):
+    """(errors, reachable): PostgreSQL's parse errors of the file on disk."""
+    argv = ["psql", "-X", "-A", "-t", "-q", "-p", str(port), "-d", "postgres", "-c", ERRORS_SQL]
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", "postgres", "--"] + argv
+    rc, out, err = module.run_command(argv, check_rc=False)
+    if rc != 0:
+        return [err.strip() or out.strip()], False
+    return [line for line in out.splitlines() if line.strip()], True
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            name=dict(type="str", required=True),
+            lines=dict(type="list", elements="str", default=[]),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            postgresql_port=dict(type="int", default=5432),
+            check=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    if not os.path.lexists(path):
+        module.fail_json(msg="%s does not exist: is PostgreSQL installed, and is this its hba_file?" % path)
+    try:
+        before = read_text(path)
+        after = replace_block(before, module.params["name"], module.params["lines"],
+                              module.params["state"] == "present")
+    except (PgHbaError, TextFileError) as exc:
+        module.fail_json(msg="%s left unchanged: %s" % (path, exc))
+    changed = after != before
+    result = dict(changed=changed, checked=False)
+    if module._diff:
+        result["diff"] = dict(before_header=path, after_header=path, before=before, after=after)
+    if not changed or module.check_mode:
+        module.exit_json(**result)
+
+    write_atomically(path, after)
+    if module.params["check"]:
+        errors, reachable = postgresql_errors(module, module.params["postgresql_port"])
+        if not reachable:
+            module.warn("PostgreSQL could not check %s (%s); it takes effect at the next reload" % (path, errors[0]))
+        elif errors:
+            write_atomically(path, before)
+            module.fail_json(msg="PostgreSQL cannot read the new %s, so the old file was put back and nothing was "
+                                 "reloaded: %s" % (path, "; ".join("line %s" % e for e in errors)), changed=False)
+        else:
+            result["checked"] = True
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""env_file as a module: secrets only through secret_values, and no read or write through a link."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.fediops.mastodon.plugins.modules import env_file as module
+
+
+@pytest.fixture
+def run(run_module):
+    return lambda args: run_module(module, dict({"create": True}, **args))
+
+
+def test_secret_values_are_written_and_masked(tmp_path, run):
+    path = tmp_path / ".env.production"
+    code, result, out = run({"path": str(path), "values": {"DB_HOST": "127.0.0.1"},
+                             "secret_values": {"DB_PASS": "s3cret-pw"}, "_ansible_diff": True})
+    assert code == 0 and result["changed"]
+    assert "DB_PASS=s3cret-pw" in path.read_text()
+    assert "s3cret-pw" not in out
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("values", [{"DB_PASS": "x"}, {"SECRET_KEY_BASE": "x"},
+                                    {"CACHE_REDIS_URL": "redis://:pw@10.0.0.5:6380/0"}])
+def test_a_secret_in_plain_values_is_refused_by_name_only(tmp_path, run, values):
+    path = tmp_path / ".env.production"
+    path.write_text("A=1\n")
+    code, result, _out = run({"path": str(path), "values": values})
+    assert code == 1
+    assert next(iter(values)) in result["msg"] and "secret_values" in result["msg"]
+    assert path.read_text() == "A=1\n"
+
+
+def test_a_symlinked_env_file_is_refused_and_its_target_untouched(tmp_path, run):
+    target = tmp_path / "shadow"
+    target.write_text("root:x:secret\n")
+    link = tmp_path / ".env.production"
+    link.symlink_to(target)
+    code, result, out = run({"path": str(link), "values": {"DB_HOST": "127.0.0.1"}, "_ansible_diff": True})
+    assert code == 1 and "symbolic link" in result["msg"]
+    assert "root:x:secret" not in out
+    assert target.read_text() == "root:x:secret\n"
+
+
+def test_a_non_utf8_env_file_is_an_error_not_a_traceback(tmp_path, run):
+    path = tmp_path / ".env.production"
+    path.write_bytes(b"A=\xff\n")
+    code, result, _out = run({"path": str(path), "values": {"DB_HOST": "127.0.0.1"}})
+    assert code == 1 and "not UTF-8" in result["msg"]
+    assert path.read_bytes() == b"A=\xff\n"
+
+
+def test_owner_and_mode_are_set_before_the_rename(tmp_path, run, monkeypatch):
+    """The file is never visible with a wider mode: the rename sees the final mode already."""
+    path = tmp_path / ".env.production"
+    seen = []
+    real = os.rename
+
+    def spy(src, dst):
+        seen.append(stat.S_IMODE(os.stat(src).st_mode))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "rename", spy)
+    code, _result, _out = run({"path": str(path), "values": {"A": "1"}, "mode": "0600"})
+    assert code == 0 and seen == [0o600]
