@@ -202,11 +202,17 @@ def replace_production_section(text, section):
     return "".join(lines[:start]) + section + "".join(lines[end:])
 
 
-def native_env(host, port, dbname, user, password, prepared_statements, db_tasks):
-    """REPLICA_DB_* for Mastodon >= 4.2 (None removes a key). REPLICA_DB_NAME is always set: 4.2 to 4.5 need it."""
+def native_env(host, port, dbname, user, password, prepared_statements, db_tasks, version="4.4"):
+    """REPLICA_DB_* for Mastodon >= 4.2 (None removes a key). REPLICA_DB_NAME is always set: 4.2 to 4.5 need it.
+
+    REPLICA_PREPARED_STATEMENTS and REPLICA_DB_TASKS exist from 4.4; on 4.2 and 4.3 the replica follows
+    PREPARED_STATEMENTS, so a replica that must not use prepared statements (behind PgBouncer's
+    transaction pooling) sets PREPARED_STATEMENTS=false there.
+    """
     if not dbname:
         raise ReadReplicaError("REPLICA_DB_NAME must not be empty: Mastodon 4.2 to 4.5 ignore the replica without it")
-    return {
+    own_switches = parse_version(version)[:2] >= (4, 4)
+    env = {
         "REPLICA_DB_HOST": str(host),
         "REPLICA_DB_PORT": str(int(port)),
         "REPLICA_DB_NAME": str(dbname),
@@ -214,12 +220,14 @@ def native_env(host, port, dbname, user, password, prepared_statements, db_tasks
         # Empty means "the primary's password": Mastodon reads an empty REPLICA_DB_PASS as set (Ruby's ENV
         # lookup), which would log in without one, so the key goes and Mastodon falls back to DB_PASS.
         "REPLICA_DB_PASS": str(password) if password else None,
-        "REPLICA_PREPARED_STATEMENTS": "true" if prepared_statements else "false",
-        "REPLICA_DB_TASKS": "true" if db_tasks else "false",
+        # A leftover REPLICA_DATABASE_URL would override every REPLICA_DB_* part.
+        "REPLICA_DATABASE_URL": None,
+        "REPLICA_PREPARED_STATEMENTS": ("true" if prepared_statements else "false") if own_switches else None,
+        "REPLICA_DB_TASKS": ("true" if db_tasks else "false") if own_switches else None,
     }
-
-
-NATIVE_KEYS = tuple(sorted(native_env("h", 1, "d", "u", "", False, False)))
+    if not own_switches and not prepared_statements:
+        env["PREPARED_STATEMENTS"] = "false"
+    return env
 
 
 def conninfo_value(value):
@@ -408,7 +416,8 @@ def plan(data):
     result["streaming_environment"] = ["%s=%s" % item for item in result["streaming_env"].items()]
     if result["mode"] == NATIVE:
         result["env"] = native_env(host, port, dbname, user, password,
-                                   app.get("prepared_statements", False), app.get("db_tasks", False))
+                                   app.get("prepared_statements", False), app.get("db_tasks", False),
+                                   data.get("mastodon_version"))
     else:
         if not password:
             problems.append("read_replica_db_password is empty: Makara's database URLs carry the password, and "

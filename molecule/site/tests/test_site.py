@@ -250,6 +250,27 @@ def test_bad_input_is_refused_before_any_change(host, case):
         assert "Apply fediops.mastodon.web" not in output
 
 
+def test_redis_namespace_stops_the_play_on_the_version_the_checkout_declares(host):
+    """The stand-in's lib/mastodon/version.rb says 4.5.0, and no variable sets a version: the play reads it,
+    and stops before any change on a REDIS_NAMESPACE, which Mastodon refuses from 4.4."""
+    env_file = "/home/mastodon/live/.env.production"
+    before, pids_before = checksums(host), pids(host)
+    run_ok(host, f"cp -p {env_file} /root/env.before && echo REDIS_NAMESPACE=fediops >> {env_file}")
+    try:
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, "playbooks", "scale.yml"),
+             "--limit", host.backend.get_hostname(), "-e", json.dumps(VAULT)],
+            capture_output=True, text=True, timeout=600, check=False,
+            env=dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(EPHEMERAL, "redis-namespace.log")))
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0, output
+        assert "sets REDIS_NAMESPACE, and Mastodon 4.5.0 refuses to start with it" in output, output
+        assert re.search(r"changed=0 ", output), output
+    finally:
+        run_ok(host, f"cp -p /root/env.before {env_file} && rm -f /root/env.before")
+    assert checksums(host) == before and pids(host) == pids_before
+
+
 def adhoc(host, module, args):
     """Run one module of this collection on the host, the way a role's task would."""
     proc = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),

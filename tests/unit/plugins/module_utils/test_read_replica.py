@@ -152,10 +152,24 @@ def test_replace_production_section_adds_a_missing_one(text):
 def test_native_env_always_sets_the_name():
     env = rr.native_env("127.0.0.1", 6432, "mastodon_replica", "mastodon", "s3cret", False, False)
     assert env == {"REPLICA_DB_HOST": "127.0.0.1", "REPLICA_DB_PORT": "6432", "REPLICA_DB_NAME": "mastodon_replica",
-                   "REPLICA_DB_USER": "mastodon", "REPLICA_DB_PASS": "s3cret",
+                   "REPLICA_DB_USER": "mastodon", "REPLICA_DB_PASS": "s3cret", "REPLICA_DATABASE_URL": None,
                    "REPLICA_PREPARED_STATEMENTS": "false", "REPLICA_DB_TASKS": "false"}
     with pytest.raises(rr.ReadReplicaError):
         rr.native_env("h", 1, "", "u", "", True, True)
+
+
+@pytest.mark.parametrize("version", ["4.2.0", "4.3.9"])
+def test_before_4_4_the_replica_follows_prepared_statements(version):
+    env = rr.native_env("127.0.0.1", 6432, "mastodon_replica", "mastodon", "s3cret", False, False, version)
+    assert env["REPLICA_PREPARED_STATEMENTS"] is None and env["REPLICA_DB_TASKS"] is None
+    assert env["PREPARED_STATEMENTS"] == "false"
+    direct = rr.native_env("10.0.0.2", 5432, "mastodon_production", "mastodon", "s3cret", True, False, version)
+    assert "PREPARED_STATEMENTS" not in direct
+
+
+def test_an_empty_replica_password_falls_back_to_db_pass():
+    env = rr.native_env("127.0.0.1", 6432, "mastodon_replica", "mastodon", "", False, False, "4.5.0")
+    assert env["REPLICA_DB_PASS"] is None
 
 
 @pytest.mark.parametrize("value, quoted", [
@@ -237,7 +251,9 @@ def test_plan_native_direct():
     assert result["mode"] == "native" and result["database_yml"] is None
     assert result["slots"] == {"db2": "db2"}
     assert result["env"]["REPLICA_DB_HOST"] == "10.0.0.2" and result["env"]["REPLICA_DB_NAME"] == "mastodon_production"
-    assert result["env"]["REPLICA_PREPARED_STATEMENTS"] == "true"
+    # 4.3 has no REPLICA_PREPARED_STATEMENTS (from 4.4): the key goes, the replica follows PREPARED_STATEMENTS.
+    assert result["env"]["REPLICA_PREPARED_STATEMENTS"] is None
+    assert rr.plan(_inputs(mastodon_version="4.4.0"))["env"]["REPLICA_PREPARED_STATEMENTS"] == "true"
     assert result["streaming_env"] == {"DB_HOST": "10.0.0.2", "DB_PORT": "5432", "DB_NAME": "mastodon_production"}
     assert result["streaming_environment"] == ["DB_HOST=10.0.0.2", "DB_PORT=5432", "DB_NAME=mastodon_production"]
 
