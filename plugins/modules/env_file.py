@@ -127,6 +127,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/home/mastodon/live/.env.production"),
+            # Not secret on purpose, so diffs and the journal stay readable: secrets go in secret_values,
+            # and a secret-looking key or a URL with a password here is refused below.
             values=dict(type="dict", default={}, no_log=False),
             secret_values=dict(type="dict", default={}, no_log=True),
             secret_keys=dict(type="list", elements="str", default=[], no_log=False),
