@@ -57,28 +57,25 @@ def octal_mode(value):
     return None
 
 
-def user_id(owner):
-    """uid of a user name or number; None when unset or unknown (Ansible then reports it)."""
-    if owner is None or owner == "":
+def _id(value, lookup):
+    if value is None or value == "":
         return None
-    if str(owner).isdigit():
-        return int(owner)
+    if str(value).isdigit():
+        return int(value)
     try:
-        return pwd.getpwnam(str(owner)).pw_uid
+        return lookup(str(value))
     except KeyError:
         return None
+
+
+def user_id(owner):
+    """uid of a user name or number; None when unset or unknown (Ansible then reports it)."""
+    return _id(owner, lambda name: pwd.getpwnam(name).pw_uid)
 
 
 def group_id(group):
     """gid of a group name or number; None when unset or unknown."""
-    if group is None or group == "":
-        return None
-    if str(group).isdigit():
-        return int(group)
-    try:
-        return grp.getgrnam(str(group)).gr_gid
-    except KeyError:
-        return None
+    return _id(group, lambda name: grp.getgrnam(name).gr_gid)
 
 
 def write_atomically(path, text, mode=None, uid=None, gid=None, new_mode=0o640):
