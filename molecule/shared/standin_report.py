@@ -27,9 +27,9 @@ def http_report(host, port):
     return _run_json(host, f"python3 -c {shlex.quote(script)} http://127.0.0.1:{port}/fixture/report")
 
 
-def sidekiq_report(host, queue="default"):
+def sidekiq_report(host, queue="default", live=LIVE):
     """The report of the running Sidekiq process that serves `queue`, from a job it ran."""
-    return _run_json(host, f"cd {LIVE} && runuser -u mastodon -- bundle exec ruby bin/fixture-report sidekiq {queue}")
+    return _run_json(host, f"cd {live} && runuser -u mastodon -- bundle exec ruby bin/fixture-report sidekiq {queue}")
 
 
 def oneoff_report(host, kind, env=None):

@@ -12,7 +12,7 @@ description:
   - Returns C(host=... port=... dbname=...) (and C(pool_size), C(reserve_pool), C(max_db_connections),
     C(pool_mode) when given) for one entry, never a password. Fails on an entry PgBouncer could not load.
   - The other filters of this file serve the C(fediops.mastodon.pgbouncer) role
-    (C(pgbouncer_database_problems), C(pgbouncer_restart_keys), C(pgbouncer_nofile_limit)); their logic is in
+    (C(pgbouncer_database_problems), C(pgbouncer_nofile_limit)); their logic is in
     C(plugins/module_utils/pgbouncer_ini.py).
 options:
   _input:
@@ -42,7 +42,6 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.pgbouncer_ini imp
     connstr,
     database_problems,
     nofile_limit,
-    restart_keys,
 )
 
 
@@ -57,10 +56,6 @@ def pgbouncer_database_problems(entries):
     return database_problems(entries)
 
 
-def pgbouncer_restart_keys(new_text, old_text):
-    return restart_keys(old_text or "", new_text or "")
-
-
 def pgbouncer_nofile_limit(max_client_conn, pool_count, default_pool_size, reserve_pool_size=0, cap=20000):
     limit, wanted = nofile_limit(max_client_conn, pool_count, default_pool_size, reserve_pool_size, cap)
     return {"limit": limit, "wanted": wanted}
@@ -71,6 +66,5 @@ class FilterModule(object):
         return {
             "pgbouncer_connstr": pgbouncer_connstr,
             "pgbouncer_database_problems": pgbouncer_database_problems,
-            "pgbouncer_restart_keys": pgbouncer_restart_keys,
             "pgbouncer_nofile_limit": pgbouncer_nofile_limit,
         }

@@ -180,6 +180,21 @@ def makara_production_yaml(master_url, replica_urls):
     return "\n".join(lines) + "\n"
 
 
+def production_adapter(text):
+    """The `adapter:` of the top-level `production:` block of a database.yml text, or None."""
+    lines = (text or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if PRODUCTION_RE.match(line)), None)
+    if start is None:
+        return None
+    for line in lines[start + 1:]:
+        if TOP_LEVEL_KEY_RE.match(line + "\n"):
+            break
+        match = re.match(r"^\s+adapter:\s*([A-Za-z0-9_]+)\s*$", line)
+        if match:
+            return match.group(1)
+    return None
+
+
 def replace_production_section(text, section):
     """Replace the top-level `production:` block of a database.yml text, keeping everything else.
 
@@ -422,6 +437,12 @@ def plan(data):
         if not password:
             problems.append("read_replica_db_password is empty: Makara's database URLs carry the password, and "
                             "Mastodon does not fall back to DB_PASS for them.")
+            return result
+        if production_adapter(data.get("database_yml")) == "postgresql_makara":
+            problems.append("config/database.yml already names the postgresql_makara adapter (an earlier release of "
+                            "this collection wrote it there), and Mastodon's Sidekiq exits on it from 4.1.5. Put "
+                            "Mastodon's own file back (git checkout config/database.yml) and run again: the Makara "
+                            "file now lives beside it, and only the web units see it in its place.")
             return result
         section = makara_production_yaml(result["master_url"], result["replica_urls"])
         result["database_yml"] = replace_production_section(data.get("database_yml") or "", section)

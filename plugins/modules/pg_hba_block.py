@@ -62,7 +62,11 @@ EXAMPLES = r"""
     name: read_replica
     lines:
       - host    replication    replicator    10.0.0.2/32    scram-sha-256
-  notify: Reload postgresql
+
+- name: Reload PostgreSQL for the new lines
+  fediops.mastodon.service_apply:
+    units: [postgresql@15-main.service]
+    reload_files: [/etc/postgresql/15/main/pg_hba.conf]
 """
 
 RETURN = r"""

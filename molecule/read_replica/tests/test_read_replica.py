@@ -20,7 +20,7 @@ import testinfra
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-from standin_report import http_report  # noqa: E402
+from standin_report import http_report, sidekiq_report  # noqa: E402
 
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONVERGE_LOG = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log")
@@ -33,6 +33,7 @@ DB_PASSWORD = SECRETS["read_replica_test_db_password"]
 PASSFILE = "/var/lib/postgresql/.pgpass-fediops-replication"
 ENV_FILE = "/home/mastodon/live/.env.production"
 DATABASE_YML_41 = "/home/mastodon/live-4.1/config/database.yml"
+MAKARA_FILE_41 = "/home/mastodon/live-4.1/config/database.makara.yml"
 SIDEKIQ_ENV_41 = "/etc/mastodon/sidekiq-4.1-primary-database.env"
 
 
@@ -213,7 +214,7 @@ def erb_free(text):
 
 
 def test_makara_database_yml_has_the_guides_exact_shape(pair):
-    f = pair.primary.file(DATABASE_YML_41)
+    f = pair.primary.file(MAKARA_FILE_41)
     assert f.user == "mastodon" and f.mode == 0o640
     text = f.content_string
     parsed = yaml.safe_load(erb_free(text))
@@ -239,25 +240,44 @@ def test_makara_database_yml_has_the_guides_exact_shape(pair):
 
 
 def test_makara_urls_reach_the_primary_and_the_replica(pair):
-    production = yaml.safe_load(erb_free(pair.primary.file(DATABASE_YML_41).content_string))["production"]
+    production = yaml.safe_load(erb_free(pair.primary.file(MAKARA_FILE_41).content_string))["production"]
     master, slave = [c["url"] for c in production["makara"]["connections"]]
     for url, recovery in ((master, "f"), (slave, "t")):
         out = run_ok(pair.primary, "psql --no-psqlrc -qtAX %s -c 'SELECT pg_is_in_recovery()'" % shlex.quote(url))
         assert out.strip() == recovery
 
 
-def test_makara_sidekiq_gets_the_primary_as_database_url(pair):
-    f = pair.primary.file(SIDEKIQ_ENV_41)
-    assert f.user == "root" and f.mode == 0o600
-    env = read_env(pair.primary, SIDEKIQ_ENV_41)
-    assert urlsplit(env["DATABASE_URL"]).hostname == pair.primary_ip
-    assert urlsplit(env["DATABASE_URL"]).path == "/mastodon_production"
-    dropin = pair.primary.file("/etc/systemd/system/mastodon-4-1-sidekiq.service.d/fediops-read-replica.conf")
-    assert "EnvironmentFile=%s" % SIDEKIQ_ENV_41 in dropin.content_string.splitlines()
-    # Native mode on the real checkout gives Sidekiq no database of its own.
-    assert not pair.primary.file("/etc/systemd/system/mastodon-sidekiq.service.d/fediops-read-replica.conf").exists
+def test_makara_leaves_mastodons_own_database_yml_alone(pair):
+    production = yaml.safe_load(erb_free(pair.primary.file(DATABASE_YML_41).content_string))["production"]
+    assert production["adapter"] == "postgresql" and "makara" not in production
+    # Earlier releases' Sidekiq DATABASE_URL drop-in and file are gone.
+    assert not pair.primary.file(SIDEKIQ_ENV_41).exists
+    assert not pair.primary.file("/etc/systemd/system/mastodon-4-1-sidekiq.service.d/fediops-read-replica.conf").exists
     env41 = "/home/mastodon/live-4.1/.env.production"
-    assert not pair.primary.file(env41).exists or "REPLICA_DB_NAME" not in read_env(pair.primary, env41)
+    assert "REPLICA_DB_NAME" not in read_env(pair.primary, env41)
+
+
+def test_makara_web_reads_from_the_standby_and_writes_on_the_primary(pair):
+    """Puma of the 4.1.22 checkout sees the Makara file in place of config/database.yml."""
+    report = http_report(pair.primary, 3001)
+    assert report["version"] == "4.1.22"
+    assert report["database_mode"] == "makara" and report["replica_enabled"] is True, report
+    assert report["primary"]["ok"] and report["reads"]["ok"], (report["primary"], report["reads"])
+    assert report["primary"]["in_recovery"] is False
+    assert report["reads"]["in_recovery"] is True
+
+
+def test_makara_sidekiq_keeps_running_on_the_primary(pair):
+    """From 4.1.5 Sidekiq exits on a Makara database.yml: it must run, and read the stock file."""
+    unit = "mastodon-4-1-sidekiq.service"
+    assert run_ok(pair.primary, "systemctl is-active %s" % unit).strip() == "active"
+    report = sidekiq_report(pair.primary, "fixture41", live="/home/mastodon/live-4.1")
+    assert report["version"] == "4.1.22" and report["database_mode"] == "single", report
+    assert report["reads"]["in_recovery"] is False and report["primary"]["in_recovery"] is False
+    pid = run_ok(pair.primary, "systemctl show -p MainPID --value %s" % unit).strip()
+    time.sleep(3)
+    assert run_ok(pair.primary, "systemctl show -p MainPID --value %s" % unit).strip() == pid
+    assert run_ok(pair.primary, "systemctl show -p NRestarts --value %s" % unit).strip() == "0"
 
 
 def test_pg_hba_allows_replication_from_the_replica_address_only(pair):

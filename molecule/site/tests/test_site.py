@@ -135,10 +135,20 @@ def test_removed_instance_is_gone(host):
     assert not host.socket(f"tcp://127.0.0.1:{REMOVED_PORT}").is_listening
 
 
-def test_single_streaming_unit_is_stopped_and_disabled(host):
-    unit = host.service("mastodon-streaming")
-    assert not unit.is_running
-    assert not unit.is_enabled
+def test_restarting_mastodon_streaming_restarts_every_instance(host):
+    """Mastodon's upgrade notes say `systemctl restart mastodon-streaming`: the stand-in's single
+    process is gone, and the unit of that name is now the group of the instances (PartOf=)."""
+    assert run_ok(host, "systemctl show -p Type --value mastodon-streaming").strip() == "oneshot"
+    assert run_ok(host, "systemctl is-enabled mastodon-streaming").strip() == "enabled"
+    pids = {port: run_ok(host, f"systemctl show -p MainPID --value mastodon-streaming@{port}").strip() for port in KEPT_PORTS}
+    assert all(int(pid) > 0 for pid in pids.values())
+    run_ok(host, "systemctl restart mastodon-streaming")
+    for port in KEPT_PORTS:
+        assert run_ok(host, f"systemctl show -p MainPID --value mastodon-streaming@{port}").strip() != pids[port]
+        deadline = time.monotonic() + 30
+        while http_get(host, f"http://127.0.0.1:{port}/api/v1/streaming/health")[0] != 200:
+            assert time.monotonic() < deadline, f"mastodon-streaming@{port} did not answer after the restart"
+            time.sleep(0.5)
 
 
 def test_nginx_upstream_lists_the_instances(host):

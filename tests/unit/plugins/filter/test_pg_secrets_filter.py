@@ -36,6 +36,5 @@ def test_bad_input_raises_filter_errors(call):
 
 
 def test_ini_filters():
-    assert INI["pgbouncer_restart_keys"]("[pgbouncer]\nlisten_port = 1\n", "[pgbouncer]\nlisten_port = 2\n") == ["listen_port"]
     assert INI["pgbouncer_nofile_limit"](100, 1, 20) == {"limit": 184, "wanted": 184}
     assert INI["pgbouncer_database_problems"]([{"name": "x", "host": "h"}]) == []

@@ -342,3 +342,21 @@ def test_a_fresh_cluster_is_replaced_without_force_but_user_data_is_not():
     # A standby of another primary is never taken for a fresh cluster.
     other = rr.basebackup_decision(True, True, "1", "2", False, "/d", has_user_data=False)[0]
     assert other == rr.REFUSE
+
+
+def test_production_adapter():
+    assert rr.production_adapter(rr.DATABASE_YML_HEAD + "production:\n  <<: *default\n  adapter: postgresql\n") == "postgresql"
+    makara = rr.replace_production_section(rr.DATABASE_YML_HEAD, rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
+    assert rr.production_adapter(makara) == "postgresql_makara"
+    # An adapter of another section does not count.
+    assert rr.production_adapter("production:\n  database: x\ntest:\n  adapter: postgresql_makara\n") is None
+    assert rr.production_adapter("") is None
+
+
+def test_plan_makara_refuses_a_database_yml_that_already_names_makara():
+    data = _inputs(mastodon_version="4.1.22")
+    data["database_yml"] = rr.replace_production_section(
+        rr.DATABASE_YML_HEAD, rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
+    result = rr.plan(data)
+    assert result["database_yml"] is None
+    assert any("git checkout config/database.yml" in problem for problem in result["problems"])

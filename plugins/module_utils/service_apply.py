@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decide from the running state whether a systemd unit needs a restart or a reload.
+
+A unit is compared with the files it reads: what it reads only at start (its unit file, drop-ins,
+EnvironmentFile= and the caller's restart files) against the time it entered "active", and what a
+reload applies against the later of that time and the last reload recorded here. A run that was
+interrupted after writing a file and before restarting is therefore completed by the next run,
+which finds the file newer than the process.
+
+Some files hold both kinds of setting (pgbouncer.ini's listen_port needs a restart, its pool sizes a
+reload). For those, the values of the restart-only settings applied last are recorded beside the
+unit's start time; a change of one of them means a restart. Without such a record (the first run
+after a reboot cleared /run) a changed file means a restart.
+
+Pure functions: the module does the systemctl calls, the stats and the record files.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from ansible_collections.fediops.mastodon.plugins.module_utils import pgbouncer_ini, redis_cache
+
+SHOW_PROPERTIES = ("Id", "ActiveState", "ActiveEnterTimestamp", "NeedDaemonReload", "FragmentPath",
+                   "DropInPaths", "EnvironmentFiles")
+SETTINGS_FORMATS = ("pgbouncer", "redis")
+UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9@._:*?\[\]-]+$")
+
+
+def parse_show(text):
+    """Units from `systemctl show -p ... a b c` (blocks separated by a blank line) as dicts."""
+    units = []
+    current = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                units.append(current)
+            current = {}
+            continue
+        key, value = line.split("=", 1) if "=" in line else (line, "")
+        current[key] = value
+    if current:
+        units.append(current)
+    return units
+
+
+def parse_timestamp(value):
+    """Seconds since the epoch from `--timestamp=us+utc` output ("Tue 2026-12-01 14:51:22.123456 UTC").
+
+    None when systemd has no time (an empty value or "n/a").
+    """
+    value = (value or "").strip()
+    if not value or value == "n/a":
+        return None
+    parts = value.split()
+    if len(parts) == 4:  # weekday, date, time, zone
+        parts = parts[1:]
+    if len(parts) != 3 or parts[2] != "UTC":
+        raise ValueError("unexpected systemd timestamp %r (expected --timestamp=us+utc)" % value)
+    when = datetime.datetime.strptime(parts[0] + " " + parts[1], "%Y-%m-%d %H:%M:%S.%f")
+    return when.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def start_files(unit):
+    """The files systemd and the service read when the unit starts, from its `systemctl show` dict."""
+    files = []
+    if unit.get("FragmentPath"):
+        files.append(unit["FragmentPath"])
+    files.extend(unit.get("DropInPaths", "").split())
+    # "EnvironmentFiles=/path (ignore_errors=no)", several separated by spaces as well.
+    for token in unit.get("EnvironmentFiles", "").split():
+        if token.startswith("/"):
+            files.append(token)
+    return files
+
+
+def restart_settings(text, fmt):
+    """The values of the settings that `fmt`'s server applies only when it starts."""
+    if fmt == "pgbouncer":
+        section = pgbouncer_ini.parse(text).get("pgbouncer", {})
+        return {key: section[key] for key in sorted(pgbouncer_ini.NO_RELOAD) if key in section}
+    if fmt == "redis":
+        parsed = redis_cache.parse_conf(text)
+        return {key: value for key, value in sorted(parsed.items())
+                if not redis_cache.is_live(key) and key not in redis_cache.SECRET_SETTINGS}
+    raise ValueError("unknown settings format %r, expected one of %s" % (fmt, ", ".join(SETTINGS_FORMATS)))
+
+
+def present_files(unit, mtimes, restart_files=()):
+    """The unit's start files and the restart files that exist, sorted (recorded after each apply)."""
+    return sorted({path for path in start_files(unit) + list(restart_files) if mtimes.get(path) is not None})
+
+
+def _newest(mtimes, paths):
+    """(mtime, path) of the newest existing path, or (None, None)."""
+    best = (None, None)
+    for path in paths:
+        mtime = mtimes.get(path)
+        if mtime is not None and (best[0] is None or mtime > best[0]):
+            best = (mtime, path)
+    return best
+
+
+def decide(unit, mtimes, restart_files=(), reload_files=(), settings_file=None, settings=None, record=None):
+    """What a running unit needs: ("restart" | "reload" | None, reason).
+
+    unit: its `systemctl show` dict; mtimes: {path: mtime or None}; settings: the restart-only
+    settings the settings file holds now; record: what was recorded after the last restart or reload
+    ({"started": float, "applied": float, "settings": dict}), or None.
+    """
+    started = parse_timestamp(unit.get("ActiveEnterTimestamp"))
+    if started is None:
+        return "restart", "systemd does not say when it started"
+    changed_at, path = _newest(mtimes, start_files(unit) + list(restart_files))
+    if changed_at is not None and changed_at > started:
+        return "restart", "%s changed after it started" % path
+    valid = bool(record) and record.get("started") == started
+    # A removed drop-in or environment file leaves no newer file behind: compare with the files
+    # the process started with.
+    gone = sorted(set(record.get("files") or []) - set(present_files(unit, mtimes, restart_files))) if valid else []
+    if gone:
+        return "restart", "%s was removed after it started" % ", ".join(gone)
+    applied = max(started, record.get("applied", started)) if valid else started
+    watched = list(reload_files) + ([settings_file] if settings_file else [])
+    changed_at, path = _newest(mtimes, watched)
+    if changed_at is None or changed_at <= applied:
+        return None, ""
+    if settings_file:
+        # A record of an earlier life of the process still tells the settings it restarted with: only
+        # this module writes the file, and it records after every write that a run completes.
+        if not record:
+            return "restart", "%s changed after it started and the settings it runs with are unknown" % path
+        known = record.get("settings") or {}
+        differ = sorted(key for key in set(settings or {}) | set(known) if (settings or {}).get(key) != known.get(key))
+        if differ:
+            return "restart", "%s changed settings applied only at start: %s" % (settings_file, ", ".join(differ))
+    if any(mtimes.get(item) is not None and mtimes[item] > applied for item in reload_files):
+        return "reload", "%s changed after the last start or reload" % path
+    return None, ""
+
+
+def record_name(unit_id):
+    """A file name for the unit's record (unit names may hold @ and \\x escapes, never a slash)."""
+    return unit_id.replace("/", "_") + ".json"
