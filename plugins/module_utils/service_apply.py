@@ -24,7 +24,7 @@ import re
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import pgbouncer_ini, redis_cache
 
-SHOW_PROPERTIES = ("Id", "ActiveState", "ActiveEnterTimestamp", "NeedDaemonReload", "FragmentPath",
+SHOW_PROPERTIES = ("Id", "Type", "ActiveState", "ActiveEnterTimestamp", "NeedDaemonReload", "FragmentPath",
                    "DropInPaths", "EnvironmentFiles")
 SETTINGS_FORMATS = ("pgbouncer", "redis")
 UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9@._:*?\[\]-]+$")
@@ -64,6 +64,32 @@ def parse_timestamp(value):
     return when.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
+def unit_paths(unit_id, directory="/etc/systemd/system"):
+    """Where a unit file or drop-in of this unit may be written: the unit itself, and for an instance
+    (name@inst.service) its template too."""
+    names = [unit_id]
+    if "@" in unit_id:
+        prefix, rest = unit_id.split("@", 1)
+        names.append("%s@.%s" % (prefix, rest.rsplit(".", 1)[-1]))
+    return [directory + "/" + name for name in names]
+
+
+def pending_start_files(unit, pending):
+    """Of the files a check-mode run would have written, those the unit reads at start: its own, a new
+    unit file, or a new drop-in of the unit or its template."""
+    own = set(start_files(unit))
+    found = []
+    for path in pending:
+        if path in own:
+            found.append(path)
+            continue
+        for base in unit_paths(unit.get("Id", "")):
+            if path == base or (path.startswith(base + ".d/") and path.endswith(".conf")):
+                found.append(path)
+                break
+    return found
+
+
 def start_files(unit):
     """The files systemd and the service read when the unit starts, from its `systemctl show` dict."""
     files = []
@@ -89,9 +115,10 @@ def restart_settings(text, fmt):
     raise ValueError("unknown settings format %r, expected one of %s" % (fmt, ", ".join(SETTINGS_FORMATS)))
 
 
-def present_files(unit, mtimes, restart_files=()):
-    """The unit's start files and the restart files that exist, sorted (recorded after each apply)."""
-    return sorted({path for path in start_files(unit) + list(restart_files) if mtimes.get(path) is not None})
+def present_files(unit, mtimes):
+    """The unit's own start files that exist, sorted (recorded after each apply). Not the caller's
+    restart files: callers differ in those, and systemd's list is the same for all of them."""
+    return sorted({path for path in start_files(unit) if mtimes.get(path) is not None})
 
 
 def _newest(mtimes, paths):
@@ -104,23 +131,37 @@ def _newest(mtimes, paths):
     return best
 
 
-def decide(unit, mtimes, restart_files=(), reload_files=(), settings_file=None, settings=None, record=None):
+def decide(unit, mtimes, restart_files=(), reload_files=(), settings_file=None, settings=None, record=None,
+           pending=()):
     """What a running unit needs: ("restart" | "reload" | None, reason).
 
     unit: its `systemctl show` dict; mtimes: {path: mtime or None}; settings: the restart-only
     settings the settings file holds now; record: what was recorded after the last restart or reload
     ({"started": float, "applied": float, "settings": dict}), or None.
     """
+    # A oneshot unit runs no process that could hold an old configuration. Mastodon's
+    # mastodon-streaming.service is one: it groups the instances (PartOf=), so restarting it would
+    # restart every instance because, say, one port was added to its Wants=.
+    if unit.get("Type") == "oneshot":
+        return None, ""
     started = parse_timestamp(unit.get("ActiveEnterTimestamp"))
     if started is None:
         return "restart", "systemd does not say when it started"
+    # Check mode: what earlier tasks would have written is not on disk, so it is named instead.
+    waiting = pending_start_files(unit, pending) + [path for path in pending if path in restart_files]
+    if waiting:
+        return "restart", "%s would change" % waiting[0]
+    waiting = [path for path in pending if path in reload_files or path == settings_file]
+    if waiting:
+        return ("reload" if any(path in reload_files for path in waiting) else None,
+                "%s would change" % waiting[0])
     changed_at, path = _newest(mtimes, start_files(unit) + list(restart_files))
     if changed_at is not None and changed_at > started:
         return "restart", "%s changed after it started" % path
     valid = bool(record) and record.get("started") == started
     # A removed drop-in or environment file leaves no newer file behind: compare with the files
     # the process started with.
-    gone = sorted(set(record.get("files") or []) - set(present_files(unit, mtimes, restart_files))) if valid else []
+    gone = sorted(set(record.get("files") or []) - set(present_files(unit, mtimes))) if valid else []
     if gone:
         return "restart", "%s was removed after it started" % ", ".join(gone)
     applied = max(started, record.get("applied", started)) if valid else started

@@ -53,6 +53,21 @@ options:
         type: str
         required: true
         choices: [pgbouncer, redis]
+  pending_files:
+    description:
+      - Check mode only - files that earlier tasks of this run would have written (they reported a change but wrote
+        nothing). They count as changed, so the prediction names the restarts and reloads the real run makes. A new
+        unit file or drop-in of a unit counts for it too. Ignored outside check mode, where the files' times count.
+    type: list
+    elements: path
+    default: []
+  pending_done:
+    description:
+      - Check mode only - C(UNIT PATH) pairs whose predicted restart or reload an earlier task of this run already
+        reported, so that it is reported once. Pass C(ansible_facts.fediops_pending_done), which this module returns.
+    type: list
+    elements: str
+    default: []
   state_dir:
     description: Where the start time and restart-only settings applied last are recorded, readable by root only.
     type: path
@@ -102,6 +117,10 @@ daemon_reloaded:
   description: Whether systemd re-read its unit files first.
   returned: always
   type: bool
+ansible_facts:
+  description: In check mode, C(fediops_pending_done) - O(pending_done) and the pairs this task reported.
+  returned: check mode
+  type: dict
 """
 
 import json
@@ -151,6 +170,8 @@ def main():
                 path=dict(type="path", required=True),
                 format=dict(type="str", required=True, choices=list(logic.SETTINGS_FORMATS)),
             )),
+            pending_files=dict(type="list", elements="path", default=[]),
+            pending_done=dict(type="list", elements="str", default=[]),
             state_dir=dict(type="path", default="/run/fediops/service_apply"),
         ),
         supports_check_mode=True,
@@ -189,6 +210,7 @@ def main():
     if not module.check_mode and not os.path.isdir(params["state_dir"]):
         os.makedirs(params["state_dir"], mode=0o700)
     acted = False
+    done = list(params["pending_done"])
     for unit in units:
         # A restart propagates (PartOf=, as Mastodon's mastodon-streaming.service groups its instances):
         # after one action, look at the next unit afresh.
@@ -196,20 +218,24 @@ def main():
             unit = _show(module, [unit["Id"]])[0]
         record_path = os.path.join(params["state_dir"], logic.record_name(unit["Id"]))
         record = _read_record(record_path)
+        pending = [path for path in params["pending_files"] if "%s %s" % (unit["Id"], path) not in done]
         action, reason = logic.decide(unit, mtimes, params["restart_files"], params["reload_files"],
-                                      settings_file, settings_now, record)
+                                      settings_file, settings_now, record, pending if module.check_mode else ())
+        if module.check_mode and action:
+            done.extend("%s %s" % (unit["Id"], path) for path in pending)
         if action:
             result["changed"] = True
             result["restarted" if action == "restart" else "reloaded"].append(unit["Id"])
             result["reasons"][unit["Id"]] = reason
         if module.check_mode:
+            result["ansible_facts"] = dict(fediops_pending_done=done)
             continue
         if action:
             module.run_command(["systemctl", action, unit["Id"]], check_rc=True)
             unit = _show(module, [unit["Id"]])[0]
             acted = True
         started = logic.parse_timestamp(unit.get("ActiveEnterTimestamp"))
-        files = logic.present_files(unit, mtimes, params["restart_files"])
+        files = logic.present_files(unit, mtimes)
         valid = bool(record) and record.get("started") == started
         if action or not valid or record.get("files") != files:
             new = dict(started=started, applied=time.time() if action else record.get("applied", started) if valid else started,

@@ -8,6 +8,7 @@ the pairs while developing (default: both); a pair that is not running fails, ne
 import os
 import re
 import shlex
+import subprocess
 import time
 import uuid
 from urllib.parse import quote, unquote, urlsplit
@@ -23,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from standin_report import http_report, sidekiq_report  # noqa: E402
 
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_DIR = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.dirname(os.path.dirname(SCENARIO_DIR)))
 CONVERGE_LOG = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log")
 RELEASES = os.environ.get("READ_REPLICA_RELEASES", "bookworm trixie").split()
 PG_VERSIONS = {"bookworm": "15", "trixie": "17"}
@@ -30,6 +32,7 @@ with open(os.path.join(SCENARIO_DIR, "vars", "secrets.yml"), encoding="utf-8") a
     SECRETS = yaml.safe_load(handle)
 REPLICATION_PASSWORD = SECRETS["read_replica_test_replication_password"]
 DB_PASSWORD = SECRETS["read_replica_test_db_password"]
+ADMIN_PASSWORD = SECRETS["read_replica_test_pgbouncer_admin_password"]
 PASSFILE = "/var/lib/postgresql/.pgpass-fediops-replication"
 ENV_FILE = "/home/mastodon/live/.env.production"
 DATABASE_YML_41 = "/home/mastodon/live-4.1/config/database.yml"
@@ -221,8 +224,9 @@ def test_makara_database_yml_has_the_guides_exact_shape(pair):
     assert set(parsed) == {"default", "development", "test", "production"}
     assert parsed["development"]["database"] == "erb"
     production = parsed["production"]
-    master = "postgresql://mastodon:%s@%s:5432/mastodon_production" % (quote(DB_PASSWORD, safe=""), pair.primary_ip)
-    slave = "postgresql://mastodon:%s@%s:5432/mastodon_production" % (quote(DB_PASSWORD, safe=""), pair.replica_ip)
+    # Both through the local PgBouncer: mastodon_production, and its mastodon_replica entry for the standby.
+    master = "postgresql://mastodon:%s@127.0.0.1:6432/mastodon_production" % quote(DB_PASSWORD, safe="")
+    slave = "postgresql://mastodon:%s@127.0.0.1:6432/mastodon_replica" % quote(DB_PASSWORD, safe="")
     # The guide's keys on top of *default (whose keys yaml merges in).
     assert {k: v for k, v in production.items() if k not in parsed["default"] or k == "adapter"} == {
         "adapter": "postgresql_makara",
@@ -265,6 +269,31 @@ def test_makara_web_reads_from_the_standby_and_writes_on_the_primary(pair):
     assert report["primary"]["ok"] and report["reads"]["ok"], (report["primary"], report["reads"])
     assert report["primary"]["in_recovery"] is False
     assert report["reads"]["in_recovery"] is True
+    # Both pools go through PgBouncer, and PgBouncer lists the writing connection.
+    assert (report["primary"]["port"], report["reads"]["port"]) == (6432, 6432), report
+    clients = run_ok(pair.primary, "PGPASSWORD=%s psql --no-psqlrc -qtAX -F ' ' -h 127.0.0.1 -p 6432 -U pgbouncer "
+                                   "pgbouncer -c 'SHOW CLIENTS'" % shlex.quote(ADMIN_PASSWORD))
+    assert any(line.split()[:2] == ["mastodon", "mastodon_production"] and str(report["primary"]["local_port"]) in line.split()
+               for line in clients.splitlines()), clients
+
+
+def test_migrate_playbook_goes_straight_to_postgresql_with_makara(pair, tmp_path):
+    """migrate.yml's command reads Mastodon's own config/database.yml, as db:migrate does (here the
+    stand-in's report, which reads it with ERB and YAML as Rails does), so its DB_PORT reaches PostgreSQL
+    although .env.production and the Makara URLs say PgBouncer."""
+    out = "/tmp/fediops-migrate-4.1.json"
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"mastodon_app": {"hosts": {
+        "read_replica-primary-%s" % pair.release: {"ansible_connection": "community.docker.docker"}}}}}}))
+    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), os.path.join(PROJECT_DIR, "playbooks", "migrate.yml"),
+                           "-e", json.dumps({"migrate_mastodon_dir": "/home/mastodon/live-4.1",
+                                             "migrate_command": "bundle exec ruby bin/fixture-report web > %s" % out})],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = json.loads(run_ok(pair.primary, "cat %s" % out).strip().splitlines()[-1])
+    assert report["version"] == "4.1.22" and report["database_mode"] == "single", report
+    assert report["primary"]["ok"] and report["primary"]["port"] == 5432, report["primary"]
+    assert report["primary"]["in_recovery"] is False
 
 
 def test_makara_sidekiq_keeps_running_on_the_primary(pair):

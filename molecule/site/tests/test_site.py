@@ -343,3 +343,62 @@ def test_cache_instance_in_the_report_answers(host, report):
     (cache,) = report["cache"].values()
     assert run_ok(host, f"redis-cli -p {cache['port']} PING").strip() == "PONG"
     assert run_ok(host, f"redis-cli -p {cache['port']} CONFIG GET maxmemory-policy").split()[1] == cache["maxmemory-policy"]
+
+
+# Runs last (pytest keeps the file's order): it changes the host and then puts the converge's settings back.
+PREVIEWED_CHANGE = {
+    "pgbouncer_default_pool_size": 22,
+    "redis_cache_maxmemory": "300mb",
+    "streaming_ports": [4000, 4001, 4003],
+    "sidekiq_queues_processes": [
+        {"name": "default", "queues": ["default", "push"], "threads": 10},
+        {"name": "pull", "queues": ["pull", "ingress,4", "fasp"], "threads": 10},
+        {"name": "mailers", "queues": ["mailers,2", "scheduler"], "threads": 5},
+    ],
+}
+
+
+def play(host, variables, log_name, *options):
+    proc = subprocess.run(
+        ["ansible-playbook", "-v", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, "playbooks", "scale.yml"),
+         "--limit", host.backend.get_hostname(), "-e", json.dumps(dict(VAULT, **variables)), *options],
+        capture_output=True, text=True, timeout=900, check=False,
+        env=dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(EPHEMERAL, log_name)))
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    return output
+
+
+def what_changed(output):
+    """The tasks that reported a change, and the units fediops.mastodon.service_apply restarted or reloaded."""
+    tasks, units = set(), set()
+    task = None
+    for line in output.splitlines():
+        match = re.match(r"^TASK \[(.*)\] \**$", line)
+        if match:
+            task = match.group(1)
+            continue
+        match = re.match(r"^changed: \[[^\]]+\](?: => (\{.*\}))?$", line)
+        if match and task:
+            tasks.add(task)
+            result = json.loads(match.group(1)) if match.group(1) else {}
+            units.update("restart " + unit for unit in result.get("restarted", []))
+            units.update("reload " + unit for unit in result.get("reloaded", []))
+    return tasks, units
+
+
+def test_a_preview_of_a_change_names_exactly_what_the_real_run_changes(host):
+    """Four variables change: check mode leaves every file and process as it was, shows no secret, and
+    reports the same changed tasks and the same restarts and reloads as the real run that follows."""
+    before, pids_before = checksums(host), pids(host)
+    preview = play(host, PREVIEWED_CHANGE, "preview.log", "--check", "--diff")
+    assert checksums(host) == before and pids(host) == pids_before
+    for secret in SECRETS:
+        assert secret not in preview
+    real = play(host, PREVIEWED_CHANGE, "previewed-change.log", "--diff")
+    try:
+        predicted, done = what_changed(preview), what_changed(real)
+        assert done[1], "the change restarted or reloaded nothing: the comparison would prove little"
+        assert predicted == done
+    finally:
+        play(host, {}, "previewed-change-undone.log")

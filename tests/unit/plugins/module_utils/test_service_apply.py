@@ -137,3 +137,31 @@ def test_settings_of_a_record_from_before_a_manual_restart_still_count():
                      settings=sa.restart_settings(INI.replace("20", "30"), "pgbouncer"), record=record)[0] == "reload"
     assert sa.decide(UNIT, {"/ini": STARTED + 1}, reload_files=["/ini"], settings_file="/ini",
                      settings=sa.restart_settings(INI.replace("6432", "1"), "pgbouncer"), record=record)[0] == "restart"
+
+
+def test_callers_with_other_restart_files_agree_on_what_was_removed():
+    mtimes = {p: STARTED - 10 for p in sa.start_files(UNIT)}
+    mtimes["/env"] = STARTED - 10
+    record = {"started": STARTED, "applied": STARTED, "settings": {}, "files": sa.present_files(UNIT, mtimes)}
+    assert "/env" not in record["files"]
+    assert sa.decide(UNIT, mtimes, restart_files=["/env"], record=record) == (None, "")
+    assert sa.decide(UNIT, mtimes, record=record) == (None, "")
+
+
+def test_pending_files_predict_in_check_mode():
+    mtimes = {p: STARTED - 10 for p in sa.start_files(UNIT)}
+    dropin = "/etc/systemd/system/pgbouncer.service.d/fediops-limits.conf"
+    assert sa.decide(UNIT, mtimes, pending=[dropin])[0] == "restart"
+    assert sa.decide(UNIT, mtimes, pending=["/etc/systemd/system/pgbouncer.service.d/new.conf"])[0] == "restart"
+    assert sa.decide(UNIT, mtimes, pending=["/etc/systemd/system/other.service.d/new.conf"]) == (None, "")
+    assert sa.decide(UNIT, mtimes, reload_files=["/u"], pending=["/u"])[0] == "reload"
+    assert sa.decide(UNIT, mtimes, restart_files=["/env"], pending=["/env"])[0] == "restart"
+    instance = dict(UNIT, Id="mastodon-sidekiq@push.service", DropInPaths="", EnvironmentFiles="")
+    assert sa.decide(instance, {}, pending=["/etc/systemd/system/mastodon-sidekiq@.service"])[0] == "restart"
+    assert sa.decide(instance, {}, pending=["/etc/systemd/system/mastodon-sidekiq@.service.d/x.conf"])[0] == "restart"
+    assert sa.decide(instance, {}, pending=["/etc/systemd/system/mastodon-sidekiq@pull.service.d/x.conf"]) == (None, "")
+
+
+def test_a_oneshot_group_unit_is_never_restarted():
+    group = dict(UNIT, Id="mastodon-streaming.service", Type="oneshot")
+    assert sa.decide(group, {"/lib/systemd/system/pgbouncer.service": STARTED + 5}) == (None, "")

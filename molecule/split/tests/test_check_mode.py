@@ -1,0 +1,12 @@
+"""molecule's check action ran converge.yml with --check before converge and after idempotence:
+molecule/shared/check_mode.yml proved each left every file and service process as it was."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from check_runs import assert_check_runs  # noqa: E402
+
+
+def test_previews_predicted_changes_then_none_and_touched_nothing():
+    assert_check_runs(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log"))
