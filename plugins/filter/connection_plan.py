@@ -12,13 +12,17 @@ version_added: 0.1.0
 description:
   - The same computation as the module M(fediops.mastodon.connection_plan), as a filter, so roles can check
     a plan while validating, before any task changes a host.
+  - Every thread that may touch the database needs a connection, so Mastodon opens as many client connections
+    as all threads combined (twice for web and Sidekiq with O(replica)). Without PgBouncer, PostgreSQL sees
+    them all; with it, at most C(pools x (default_pool_size + reserve_pool_size)) per PgBouncer.
   - Never fails on an infeasible plan; read RV(_value.feasible) and RV(_value.problems). Input that is not a
-    plan (a missing number, C(db_pool) below threads) raises an error.
+    plan (an unknown key, a missing number, C(db_pool) below threads) raises an error.
 options:
   _input:
     description:
-      - The plan, a mapping with the keys C(web), C(sidekiq), C(streaming), C(pgbouncer), C(postgresql),
-        each as the module's option of the same name. Missing sections are left out.
+      - The plan, a mapping with the keys C(web), C(sidekiq), C(streaming), C(pgbouncer), C(postgresql) and
+        C(replica), each as the module's option of the same name. Missing sections are left out.
+      - V(null) is an empty plan.
     type: dict
     required: true
   web:
@@ -37,8 +41,11 @@ options:
   postgresql:
     description: Overrides C(postgresql) of the input.
     type: dict
+  replica:
+    description: Overrides C(replica) of the input.
+    type: bool
 author:
-  - fediops.mastodon contributors (@fediops)
+  - fediops maintainers (@fediops)
 """
 
 EXAMPLES = r"""
@@ -50,10 +57,6 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: plan.feasible
     fail_msg: "{{ plan.problems | join(' ') }}"
-
-- name: Keyword form
-  ansible.builtin.debug:
-    msg: "{{ {} | fediops.mastodon.connection_plan(web={'processes': 2, 'threads': 5}, streaming={'instances': 1}) }}"
 """
 
 RETURN = r"""
@@ -62,7 +65,9 @@ _value:
   type: dict
   contains:
     processes:
-      description: One entry per process kind with C(name), C(kind), C(count), C(threads), C(db_pool), C(connections).
+      description:
+        - One entry for the web processes, one per Sidekiq process and one for the streaming instances, each with
+          C(name), C(kind), C(count), C(threads), C(db_pool) and C(connections).
       type: list
       elements: dict
     total_threads:
@@ -70,6 +75,9 @@ _value:
       type: int
     client_connections:
       description: Connections Mastodon opens.
+      type: int
+    replica_client_connections:
+      description: The part of RV(_value.client_connections) that goes to the read replica; 0 without O(replica).
       type: int
     server_connections:
       description: Connections PostgreSQL sees.

@@ -10,7 +10,8 @@ short_description: The Mastodon version a checkout's lib/mastodon/version.rb dec
 description:
   - Reads the C(major), C(minor) and C(patch) methods of Mastodon's C(lib/mastodon/version.rb), as a string such
     as C(4.5.0). C(playbooks/scale.yml) reads it from each application host when C(mastodon_version) is not set.
-version_added: "1.0.0"
+  - Fails when one of the three is not defined as a number, for example when the file is not Mastodon's.
+version_added: 0.1.0
 options:
   _input:
     description: The text of C(lib/mastodon/version.rb).

@@ -1,48 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: fediops.mastodon contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters pg_md5, pg_scram_sha256 and pg_secret_verifies; their logic is in plugins/module_utils/pg_secrets.py.
+
+This file exports several filters, so each one is documented in its own plugins/filter/<filter name>.yml.
+"""
 
 from __future__ import annotations
-
-DOCUMENTATION = r"""
----
-name: pg_md5
-short_description: PostgreSQL's md5 secret of a password for a user name
-version_added: 0.1.0
-description:
-  - Returns C(md5) followed by the md5 of the password and the user name, as PostgreSQL and PgBouncer store it.
-  - The other filters of this file are C(pg_scram_sha256) and C(pg_secret_verifies).
-positional: name
-options:
-  _input:
-    description: The plaintext password.
-    type: str
-    required: true
-  name:
-    description: The user name.
-    type: str
-    required: true
-author:
-  - fediops maintainers (@fediops)
-"""
-
-EXAMPLES = r"""
-- name: The guide's userlist.txt example
-  ansible.builtin.debug:
-    msg: "{{ 'password' | fediops.mastodon.pg_md5('mastodon') }}"  # md5d75bb2be2d7086c6148944261a00f605
-
-- name: A SCRAM secret with a fixed salt (for a reproducible value), and a check of an existing secret
-  ansible.builtin.set_fact:
-    secret: "{{ db_password | fediops.mastodon.pg_scram_sha256(salt='c2FsdHNhbHRzYWx0') }}"
-    still_good: "{{ stored_secret | fediops.mastodon.pg_secret_verifies('mastodon', db_password) }}"
-  no_log: true
-"""
-
-RETURN = r"""
-_value:
-  description: The secret, C(md5) and 32 hex digits; C(pg_scram_sha256) returns C(SCRAM-SHA-256$...).
-  type: str
-"""
 
 import base64
 

@@ -13,21 +13,28 @@ description:
   - Checks the inventory (one primary, replicas in the play, valid slot names), the Mastodon version
     against the mode, and whether a replica's data directory may be replaced, and renders Mastodon's
     configuration for the app hosts (REPLICA_DB_* for 4.2 and later, a Makara C(database.yml) up to 4.1).
-  - Never fails on a bad setup; read RV(_value.problems). The role asserts on it before any change.
+  - With C(replication), also the replication user's SQL (with a SCRAM secret, never the password), its
+    C(.pgpass) lines and the replica's C(primary_conninfo).
+  - Does not fail on a bad setup; read RV(_value.problems). The role asserts on it before any change.
+    Only the later steps, run when there are no problems, fail on input they cannot use (a missing key,
+    an empty or unusable replication password).
 options:
   _input:
     description:
-      - A mapping with C(mastodon_version), C(mode) (V(auto), V(makara) or V(native)), C(primaries),
-        C(replicas), C(play_hosts) (host names), C(hosts) (per host C(address), C(port), C(slot)),
-        C(is_app), optional C(app) (C(db_user), C(db_password), C(db_name), C(via_pgbouncer),
-        C(pgbouncer_host), C(pgbouncer_port), C(pgbouncer_primary_db), C(pgbouncer_replica_db),
-        C(prepared_statements), C(db_tasks)), optional C(database_yml) (the current file's text),
-        optional C(replica_state) (C(has_database), C(is_standby), C(system_identifier),
-        C(primary_system_identifier)) and C(force_rebasebackup).
+      - A mapping with C(mastodon_version), C(mode) (V(auto), V(makara) or V(native)), C(primaries) and
+        C(replicas) (host names), C(play_hosts) (the play's host names), C(hosts) (per host C(address),
+        C(port), C(slot)), C(is_app), and C(self) (this host's name).
+      - Optional C(primary_group) and C(replica_group), the group names used in the sentences.
+      - Optional C(replication) (C(user), C(password), C(passfile)) on the primary and the replicas.
+      - Optional C(app) (C(db_user), C(db_password), C(db_name), C(via_pgbouncer), C(pgbouncer_host),
+        C(pgbouncer_port), C(pgbouncer_primary_db), C(pgbouncer_replica_db), C(prepared_statements),
+        C(db_tasks)) and C(database_yml) (the current file's text) on application hosts.
+      - Optional C(replica_state) (C(data_directory), C(has_database), C(is_standby), C(has_user_data),
+        C(system_identifier), C(primary_system_identifier)) on a replica, and C(force_rebasebackup).
     type: dict
     required: true
 author:
-  - fediops.mastodon contributors
+  - fediops maintainers (@fediops)
 """
 
 EXAMPLES = r"""
@@ -82,6 +89,15 @@ _value:
       type: str
     basebackup_reason:
       description: Why, as a sentence.
+      type: str
+    role_sql:
+      description: C(create) and C(alter), the SQL that makes the replication user; only with C(replication).
+      type: dict
+    pgpass:
+      description: The replication user's C(.pgpass) lines; only with C(replication).
+      type: str
+    primary_conninfo:
+      description: The replica's C(primary_conninfo) setting, null on the primary; only with C(replication).
       type: str
 """
 

@@ -14,10 +14,15 @@ description:
   - One Puma worker per vCPU with 5 threads each, as long as the workers fit in O(memory_share) of
     the host's memory; when memory caps the workers, each gets more threads, up to O(max_threads).
   - The guide's advice is that more processes beat more threads for throughput.
-positional: worker_memory_mb, memory_share
+  - Without the C(memtotal_mb) fact the workers are sized by CPU alone.
+  - Fails when the input is not a mapping, has neither C(processor_vcpus) nor C(processor_count), or an
+    option is out of range (O(max_threads) below O(base_threads), O(memory_share) not above 0 and at most 1).
+positional: worker_memory_mb, memory_share, base_threads, max_threads
 options:
   _input:
-    description: The host's facts (C(ansible_facts)), with at least the hardware subset gathered.
+    description:
+      - The host's facts (C(ansible_facts), or host variables with the C(ansible_) prefix), with at least the
+        hardware subset gathered.
     type: dict
     required: true
   worker_memory_mb:
@@ -37,7 +42,7 @@ options:
     type: int
     default: 10
 author:
-  - fediops.mastodon contributors
+  - fediops maintainers (@fediops)
 """
 
 EXAMPLES = r"""

@@ -139,37 +139,38 @@ def decide(unit, mtimes, restart_files=(), reload_files=(), settings_file=None, 
     settings the settings file holds now; record: what was recorded after the last restart or reload
     ({"started": float, "applied": float, "settings": dict}), or None.
     """
-    # A oneshot unit runs no process that could hold an old configuration. Mastodon's
+    # A oneshot unit runs no process that could hold an old configuration, so it is never restarted;
+    # a reload still passes on (Debian's postgresql.service reloads its clusters that way). Mastodon's
     # mastodon-streaming.service is one: it groups the instances (PartOf=), so restarting it would
     # restart every instance because, say, one port was added to its Wants=.
-    if unit.get("Type") == "oneshot":
-        return None, ""
+    oneshot = unit.get("Type") == "oneshot"
     started = parse_timestamp(unit.get("ActiveEnterTimestamp"))
     if started is None:
-        return "restart", "systemd does not say when it started"
+        return (None, "") if oneshot else ("restart", "systemd does not say when it started")
     # Check mode: what earlier tasks would have written is not on disk, so it is named instead.
     waiting = pending_start_files(unit, pending) + [path for path in pending if path in restart_files]
-    if waiting:
+    if waiting and not oneshot:
         return "restart", "%s would change" % waiting[0]
     waiting = [path for path in pending if path in reload_files or path == settings_file]
     if waiting:
         return ("reload" if any(path in reload_files for path in waiting) else None,
                 "%s would change" % waiting[0])
-    changed_at, path = _newest(mtimes, start_files(unit) + list(restart_files))
-    if changed_at is not None and changed_at > started:
-        return "restart", "%s changed after it started" % path
     valid = bool(record) and record.get("started") == started
-    # A removed drop-in or environment file leaves no newer file behind: compare with the files
-    # the process started with.
-    gone = sorted(set(record.get("files") or []) - set(present_files(unit, mtimes))) if valid else []
-    if gone:
-        return "restart", "%s was removed after it started" % ", ".join(gone)
+    if not oneshot:
+        changed_at, path = _newest(mtimes, start_files(unit) + list(restart_files))
+        if changed_at is not None and changed_at > started:
+            return "restart", "%s changed after it started" % path
+        # A removed drop-in or environment file leaves no newer file behind: compare with the files
+        # the process started with.
+        gone = sorted(set(record.get("files") or []) - set(present_files(unit, mtimes))) if valid else []
+        if gone:
+            return "restart", "%s was removed after it started" % ", ".join(gone)
     applied = max(started, record.get("applied", started)) if valid else started
     watched = list(reload_files) + ([settings_file] if settings_file else [])
     changed_at, path = _newest(mtimes, watched)
     if changed_at is None or changed_at <= applied:
         return None, ""
-    if settings_file:
+    if settings_file and not oneshot:
         # A record of an earlier life of the process still tells the settings it restarted with: only
         # this module writes the file, and it records after every write that a run completes.
         if not record:

@@ -115,20 +115,20 @@ options:
             application host runs its own.
         type: int
         default: 1
-        version_added: 0.2.0
+        version_added: 0.1.0
       clients_per_instance:
         description:
           - Client connections of the busiest PgBouncer, checked against O(pgbouncer.max_client_conn).
             Defaults to all client connections divided evenly over O(pgbouncer.instances).
         type: int
-        version_added: 0.2.0
+        version_added: 0.1.0
   replica:
     description:
       - Mastodon 4.2 and later read from a replica, so every web and Sidekiq process holds a second
         pool of C(DB_POOL) connections; their client connections count twice.
     type: bool
     default: false
-    version_added: 0.2.0
+    version_added: 0.1.0
   postgresql:
     description: The PostgreSQL server's limits. Leave it out to skip that check.
     type: dict

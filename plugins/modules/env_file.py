@@ -34,7 +34,7 @@ options:
         journal, the output or a registered result, and they are masked in the diff.
     type: dict
     default: {}
-    version_added: 0.2.0
+    version_added: 0.1.0
   secret_keys:
     description:
       - Keys whose values are masked in the diff, in addition to keys whose name contains

@@ -16,7 +16,7 @@ description:
     back as it was and the task fails with PostgreSQL's messages, so the reload that follows never meets it and the
     next restart does not refuse to start.
   - The write is atomic and never follows a symbolic link.
-version_added: "1.0.0"
+version_added: 0.1.0
 options:
   path:
     description: The pg_hba.conf file (C(SHOW hba_file)); it must exist.

@@ -14,7 +14,7 @@ description:
   - "Ansible's C(environment:) keyword would put the password on the command line that starts the module:
     visible in C(ps) to every local user and in C(-vvv) output. A C(no_log) option avoids both."
   - Never changes anything by itself; callers decide C(changed_when) from what they sent.
-version_added: "1.0.0"
+version_added: 0.1.0
 options:
   cli:
     description: The client to run, C(redis-cli) or C(valkey-cli), or its path.

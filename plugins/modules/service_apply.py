@@ -22,7 +22,7 @@ description:
     also one of O(reload_files) (pgbouncer.ini), and left alone when not (Redis, whose other settings the
     caller sets live).
   - Units that do not run are left alone; roles start them.
-version_added: "1.1.0"
+version_added: 0.1.0
 options:
   units:
     description: Unit names or C(systemctl) patterns such as C(mastodon-sidekiq*.service).

@@ -162,6 +162,11 @@ def test_pending_files_predict_in_check_mode():
     assert sa.decide(instance, {}, pending=["/etc/systemd/system/mastodon-sidekiq@pull.service.d/x.conf"]) == (None, "")
 
 
-def test_a_oneshot_group_unit_is_never_restarted():
+def test_a_oneshot_unit_is_never_restarted_but_still_reloaded():
     group = dict(UNIT, Id="mastodon-streaming.service", Type="oneshot")
     assert sa.decide(group, {"/lib/systemd/system/pgbouncer.service": STARTED + 5}) == (None, "")
+    assert sa.decide(group, {}, pending=["/etc/systemd/system/mastodon-streaming.service"]) == (None, "")
+    # Debian's postgresql.service passes a reload on to its clusters (ReloadPropagatedFrom=).
+    umbrella = dict(UNIT, Id="postgresql.service", Type="oneshot")
+    assert sa.decide(umbrella, {"/hba": STARTED + 5}, reload_files=["/hba"])[0] == "reload"
+    assert sa.decide(umbrella, {}, reload_files=["/hba"], pending=["/hba"])[0] == "reload"
