@@ -21,10 +21,14 @@ def check_recaps(log):
         result = part.split("\nTASK [")[0].split("\nPLAY RECAP")[0]
         if not re.search(r"^ok: \[", result, re.M):
             continue  # a converge outside check mode skips the task
-        recap = part[part.index("PLAY RECAP"):].split("\n\n")[0]
+        # The recap's host lines follow its header; the log need not end the block with a blank line,
+        # so stop at the first line that is not one (later runs append their own recaps).
         hosts = {}
-        for host, changed, failed in re.findall(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", recap, re.M):
-            hosts[host] = {"changed": int(changed), "failed": int(failed)}
+        for line in part[part.index("PLAY RECAP"):].split("\n")[1:]:
+            match = re.match(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", line)
+            if not match:
+                break
+            hosts[match.group(1)] = {"changed": int(match.group(2)), "failed": int(match.group(3))}
         runs.append(hosts)
     return runs
 
