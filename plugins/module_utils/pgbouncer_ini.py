@@ -5,7 +5,8 @@
 
 PgBouncer applies most settings on RELOAD/SIGHUP, keeping its clients. The settings below are
 marked CF_NO_RELOAD in PgBouncer's src/main.c (1.18 to 1.24): a change to them only takes effect
-after a restart, which drops every client, so the role restarts only when one of them changed.
+after a restart, which drops every client: fediops.mastodon.service_apply restarts PgBouncer only
+when one of them changed, and reloads it for the rest.
 """
 
 from __future__ import annotations
@@ -108,13 +109,6 @@ def parse(text):
             key = key.lower()
         result[section][key] = value.strip()
     return result
-
-
-def restart_keys(old_text, new_text):
-    """Sorted [pgbouncer] settings that differ and that PgBouncer only applies on restart."""
-    old = parse(old_text).get("pgbouncer", {})
-    new = parse(new_text).get("pgbouncer", {})
-    return sorted(key for key in NO_RELOAD if old.get(key) != new.get(key))
 
 
 def nofile_limit(max_client_conn, pool_count, default_pool_size, reserve_pool_size=0, cap=20000, spare=64):
