@@ -90,9 +90,9 @@ _value:
     basebackup_reason:
       description: Why, as a sentence.
       type: str
-    role_sql:
-      description: C(create) and C(alter), the SQL that makes the replication user; only with C(replication).
-      type: dict
+    role_secret:
+      description: The SCRAM secret to store as the replication user's password; only with C(replication).
+      type: str
     pgpass:
       description: The replication user's C(.pgpass) lines; only with C(replication).
       type: str

@@ -272,18 +272,6 @@ def pgpass_line(host, port, database, user, password):
     return ":".join(esc(v) for v in (host, port, database, user, password)) + "\n"
 
 
-def sql_literal(value):
-    """A standard-conforming SQL string literal."""
-    value = str(value)
-    if "\x00" in value:
-        raise ReadReplicaError("a SQL string cannot contain a NUL byte")
-    return "'%s'" % value.replace("'", "''")
-
-
-def sql_identifier(value):
-    return '"%s"' % str(value).replace('"', '""')
-
-
 KEEP = "keep"
 TAKE = "take"
 REFUSE = "refuse"
@@ -325,7 +313,7 @@ def basebackup_decision(has_database, is_standby, local_sysid, primary_sysid, fo
 
 
 def replication_settings(rep, primary, slot, salt=None):
-    """Role SQL (with a SCRAM secret, never the password), .pgpass content and primary_conninfo for the
+    """The role's SCRAM secret (never the password), .pgpass content and primary_conninfo for the
     replication user. `salt` (bytes) makes the secret reproducible for tests; unset, it is random."""
     user, password = rep["user"], rep["password"]
     if not password:
@@ -337,10 +325,8 @@ def replication_settings(rep, primary, slot, salt=None):
         secret = scram_secret(password, salt=salt)
     except SecretError as exc:
         raise ReadReplicaError("read_replica_replication_password: %s" % exc) from None
-    attrs = "WITH LOGIN REPLICATION PASSWORD %s;\n" % sql_literal(secret)
     out = {
-        "role_sql": {"create": "CREATE ROLE %s %s" % (sql_identifier(user), attrs),
-                     "alter": "ALTER ROLE %s %s" % (sql_identifier(user), attrs)},
+        "role_secret": secret,
         # The primary checks the password over its own loopback; replicas use the replication line.
         "pgpass": (pgpass_line("127.0.0.1", port, "postgres", user, password)
                    + pgpass_line(primary.get("address", ""), port, "replication", user, password)),
