@@ -39,10 +39,5 @@ class FilterModule(object):
             "redis_cache_env_absent": redis_cache_env_absent,
             "redis_cache_problems": rc.problems,
             "redis_cache_paths": rc.server_paths,
-            "redis_cache_directives": rc.directives,
-            "redis_cache_secret_directives": rc.secret_directives,
-            "redis_cache_parse_conf": rc.parse_conf,
-            "redis_cache_plan": rc.plan,
-            "redis_cache_admin_host": rc.admin_host,
         }
         return dict((name, _wrap(name, func)) for name, func in table.items())

@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A second Redis (or Valkey) instance used only as Mastodon's cache, as pure functions.
 
-Everything here takes plain values and returns plain values: the role's filters and the unit
-tests call the same code. Nothing talks to Redis; the role runs redis-cli with what these
-functions compute.
+Everything here takes plain values and returns plain values: the role's filters, the modules
+(redis_cache_config, redis_cli) and the unit tests call the same code. Nothing talks to Redis by
+itself; sync_live() runs redis-cli through the caller's `run` function.
 """
 
 from __future__ import annotations
@@ -598,3 +598,56 @@ def admin_host(bind):
         if address in ("::", "::*"):
             return "::1"
     return addresses[0] if addresses else "127.0.0.1"
+
+
+# Why a setting has the value it has, as a comment above it in the cache's config file.
+WHY = {
+    "bind": "Loopback unless a password protects the instance.",
+    "save": "No background saving: an explicit empty save, because without any save line Redis falls back to "
+            "its default save rules.",
+    "dir": "Its own directory, so the main Redis's dump.rdb is never near it.",
+    "maxmemory": "The limit that makes this a cache: at this size Redis evicts instead of growing.",
+    "appendonly": "No AOF either: nothing of the cache is worth a disk write.",
+}
+HEADER = "# Ansible managed (fediops.mastodon redis_cache): changes made here are overwritten.\n"
+
+
+def render_conf(main_pairs, server, instance):
+    """The cache's config file: the settings in order, a why-comment where one helps, then the include."""
+    paths = server_paths(server, instance)
+    out = [HEADER,
+           '# Mastodon\'s cache (%s instance "%s"), started by %s. Everything in it can be lost: Mastodon\n'
+           "# rebuilds its cache.\n" % (server, instance, paths["unit"])]
+    for name, value in main_pairs:
+        if name in WHY:
+            out.append("# %s\n" % WHY[name])
+        out.append("%s %s\n" % (name, value))
+    out.append("# The password lives in a file of its own (mode 0640), so that this file's diff can be shown.\n")
+    out.append("include %s\n" % paths["secret_conf"])
+    return "".join(out)
+
+
+def render_secret_conf(secret_pairs):
+    """The password file; an empty password means none (loopback only)."""
+    return HEADER + "# Password of Mastodon's cache instance; empty means none (loopback only).\n" + \
+        "".join("%s %s\n" % (name, value) for name, value in secret_pairs)
+
+
+def sync_live(run, argv, main_pairs, secret_pairs, check_mode=False):
+    """Make the running server's live settings match: CONFIG GET, then CONFIG SET of what differs.
+
+    `run(argv, data)` runs redis-cli (authenticated by the caller) and returns (rc, stdout, stderr).
+    Returns the names that differed (set unless `check_mode`); raises RedisCacheError on a failure.
+    """
+    names = live_names(main_pairs, secret_pairs)
+    rc, out, err = run(argv + ["CONFIG", "GET"] + names, None)
+    if rc != 0:
+        raise RedisCacheError("CONFIG GET failed (%d): %s" % (rc, err.strip() or out.strip()))
+    changes = drift(parse_config_get(out), main_pairs, secret_pairs)
+    differ = [name for name, _value in changes]
+    if changes and not check_mode:
+        rc, out, err = run(argv, set_commands(changes).rstrip("\n"))
+        answers = out.splitlines()
+        if rc != 0 or len(answers) != len(changes) or any(a != "OK" for a in answers):
+            raise RedisCacheError("CONFIG SET of %s failed: %s" % (", ".join(differ), err.strip() or "unexpected answer"))
+    return differ

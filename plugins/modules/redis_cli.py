@@ -39,16 +39,6 @@ options:
   stdin:
     description: Commands, one per line, when O(args) is empty. Kept out of every log, as it may set a password.
     type: str
-  settings:
-    description:
-      - Instead of O(args)/O(stdin) - make the running server's live settings match these C([name, value]) pairs (as
-        C(fediops.mastodon.redis_cache_directives) renders them) with C(CONFIG GET) and C(CONFIG SET).
-      - Only the names of the settings that differed are returned (RV(differ)), never a value.
-    type: list
-    elements: list
-  new_password:
-    description: With O(settings), the C(requirepass) the server must have; set last, after every other setting.
-    type: str
 attributes:
   check_mode:
     description: Runs in check mode too; send only reading commands then.
@@ -88,37 +78,9 @@ stderr:
   description: Its error output.
   returned: always
   type: str
-differ:
-  description: With O(settings), the names of the settings that differed (and were set, outside check mode).
-  returned: when O(settings) is given
-  type: list
-  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.fediops.mastodon.plugins.module_utils.redis_cache import (
-    drift, live_names, parse_config_get, secret_directives, set_commands)
-
-
-def sync_settings(module, argv, environ):
-    """CONFIG GET the live settings, CONFIG SET the ones that differ; report names only."""
-    main_pairs = [list(pair) for pair in module.params["settings"]]
-    secret_pairs = secret_directives(module.params["new_password"]) if module.params["new_password"] is not None else []
-    names = live_names(main_pairs, secret_pairs)
-    rc, out, err = module.run_command(argv + ["CONFIG", "GET"] + names, environ_update=environ, check_rc=False)
-    if rc != 0:
-        module.fail_json(msg="CONFIG GET failed (%d): %s" % (rc, err.strip() or out.strip()), changed=False)
-    changes = drift(parse_config_get(out), main_pairs, secret_pairs)
-    differ = [name for name, _value in changes]
-    if changes and not module.check_mode:
-        rc, out, err = module.run_command(argv, data=set_commands(changes).rstrip("\n"), binary_data=False,
-                                          environ_update=environ, check_rc=False)
-        answers = out.splitlines()
-        if rc != 0 or len(answers) != len(changes) or any(a != "OK" for a in answers):
-            module.fail_json(msg="CONFIG SET of %s failed: %s" % (", ".join(differ), err.strip() or "unexpected answer"),
-                             changed=True, differ=differ)
-    module.exit_json(changed=bool(changes), differ=differ, rc=0, stdout="", stdout_lines=[], stderr="")
 
 
 def main():
@@ -130,18 +92,14 @@ def main():
             password=dict(type="str", no_log=True),
             args=dict(type="list", elements="str", default=[]),
             stdin=dict(type="str", no_log=True),
-            settings=dict(type="list", elements="list"),
-            new_password=dict(type="str", no_log=True),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    if not params["args"] and params["stdin"] is None and params["settings"] is None:
-        module.fail_json(msg="give args, commands in stdin, or settings")
+    if not params["args"] and params["stdin"] is None:
+        module.fail_json(msg="give args or commands in stdin")
     cli = module.get_bin_path(params["cli"], required=True)
     environ = {"REDISCLI_AUTH": params["password"]} if params["password"] else {}
-    if params["settings"] is not None:
-        sync_settings(module, [cli, "-h", params["host"], "-p", str(params["port"])], environ)
     argv = [cli, "-h", params["host"], "-p", str(params["port"])] + params["args"]
     rc, out, err = module.run_command(argv, data=params["stdin"], binary_data=False, environ_update=environ,
                                       check_rc=False)

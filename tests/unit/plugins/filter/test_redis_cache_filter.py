@@ -11,9 +11,7 @@ FILTERS = FilterModule().filters()
 
 def test_every_role_filter_is_exported():
     # Exactly the filters the role uses: each one has its own plugins/filter/<name>.yml documentation.
-    assert set(FILTERS) == {"redis_cache_env", "redis_cache_env_absent", "redis_cache_problems",
-                            "redis_cache_paths", "redis_cache_directives", "redis_cache_secret_directives",
-                            "redis_cache_parse_conf", "redis_cache_plan", "redis_cache_admin_host"}
+    assert set(FILTERS) == {"redis_cache_env", "redis_cache_env_absent", "redis_cache_problems", "redis_cache_paths"}
 
 
 @pytest.mark.parametrize("style, password, present", [

@@ -282,3 +282,48 @@ def test_env_absent_removes_every_key():
 ])
 def test_admin_host(bind, host):
     assert rc.admin_host(bind) == host
+
+
+class FakeServer:
+    """redis-cli against a running server: CONFIG GET answers from `running`, stdin commands are kept."""
+
+    def __init__(self, running, answer="OK"):
+        self.running, self.answer, self.sent = running, answer, []
+
+    def __call__(self, argv, data):
+        if data is None:
+            names = argv[argv.index("GET") + 1:]
+            return 0, "".join("%s\n%s\n" % (n, self.running[n]) for n in names if n in self.running), ""
+        self.sent = data.split("\n")
+        return 0, "\n".join(self.answer for _line in self.sent) + "\n", ""
+
+
+def test_sync_live_sets_what_differs_password_last_and_names_only():
+    server = FakeServer({"maxmemory": "1000", "maxmemory-policy": "allkeys-lru", "requirepass": "old"})
+    main = [["maxmemory", "2000"], ["maxmemory-policy", "allkeys-lru"]]
+    assert rc.sync_live(server, ["redis-cli"], main, rc.secret_directives("new")) == ["maxmemory", "requirepass"]
+    # requirepass goes last, so the earlier commands still authenticate with the old password.
+    assert server.sent[0].startswith("CONFIG SET maxmemory") and server.sent[-1].startswith("CONFIG SET requirepass")
+
+
+def test_sync_live_in_check_mode_only_reads():
+    server = FakeServer({"maxmemory": "1000", "maxmemory-policy": "allkeys-lru", "requirepass": "pw"})
+    main = [["maxmemory", "1000"], ["maxmemory-policy", "allkeys-lfu"]]
+    assert rc.sync_live(server, ["redis-cli"], main, rc.secret_directives("pw"), check_mode=True) == ["maxmemory-policy"]
+    assert server.sent == []
+
+
+def test_sync_live_fails_on_a_refused_set():
+    server = FakeServer({"maxmemory": "1000", "requirepass": ""}, answer="ERR no")
+    with pytest.raises(rc.RedisCacheError, match="CONFIG SET of maxmemory failed"):
+        rc.sync_live(server, ["redis-cli"], [["maxmemory", "2000"]], rc.secret_directives(""))
+
+
+def test_the_rendered_files_parse_back_to_what_was_asked():
+    params = {"server": "redis", "instance_name": "cache", "bind": ["127.0.0.1", "::1"], "port": 6380,
+              "maxmemory": "256mb", "maxmemory_policy": "allkeys-lru", "settings": {"maxmemory-samples": 7}}
+    main, secret = rc.directives(params), rc.secret_directives('we"ird pw')
+    conf = rc.render_conf(main, "redis", "cache")
+    assert "include /etc/redis/redis-cache.secret.conf\n" in conf and "# The limit that makes this a cache" in conf
+    assert rc.plan(rc.parse_conf([conf, rc.render_secret_conf(secret)]), main, secret)["differ"] == []
+    assert rc.parse_conf(rc.render_secret_conf(secret))["requirepass"] == 'we"ird pw'
