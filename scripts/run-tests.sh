@@ -82,15 +82,20 @@ stage_tarball() {
 
 # Scenarios run MOLECULE_JOBS at a time (default 2): they use separate containers and ephemeral
 # folders, and much of a converge is waiting on apt and services. Each writes .cache/logs/molecule-<name>.log.
+# The longest start first, so that they do not end the run alone.
+order=(split read_replica site pgbouncer redis_cache sidekiq_queues standin)
+# Scenarios whose hosts stand for one server of one release (MOLECULE_RELEASE names the image): the
+# releases they run on. One multi-host run per release costs about 11 minutes here, so each of these
+# runs on one release, and each release gets one: site (one host) on Debian 12, split on Debian 13.
+# The role scenarios run both releases side by side. --platform REL runs only REL everywhere.
+declare -A releases_of=([split]=trixie [site]=bookworm)
 stage_molecule() {
   local scenarios=() s jobs=${MOLECULE_JOBS:-2}
   if [ -n "$scenario" ]; then
     scenarios=("$scenario")
   else
-    scenarios=(standin)
-    # The longest (several hosts, one run per release) start first, so they do not end the run alone.
-    for s in $(grep -l 'MOLECULE_RELEASE' molecule/*/molecule.yml | cut -d/ -f2) $(ls molecule); do
-      [ -f "molecule/$s/molecule.yml" ] && [ "$s" != standin ] && [[ " ${scenarios[*]} " != *" $s "* ]] && scenarios+=("$s")
+    for s in "${order[@]}" $(ls molecule); do
+      [ -f "molecule/$s/molecule.yml" ] && [[ " ${scenarios[*]} " != *" $s "* ]] && scenarios+=("$s")
     done
   fi
   ./scripts/build-images.sh bookworm trixie || return 1
@@ -107,24 +112,14 @@ stage_molecule() {
     start_of[$s]=$(date +%s)
     rm -f "$logdir/molecule-$s.rc"
     (
-      # A scenario without a platform of that name (several hosts per release) runs whole.
-      if grep -q 'MOLECULE_RELEASE' "molecule/$s/molecule.yml"; then
-        # Several hosts of one release (the image is \${MOLECULE_RELEASE}): one run per release.
+      if [ -n "${releases_of[$s]:-}" ]; then
         rc=0
-        for rel in ${platform:-bookworm trixie}; do
+        for rel in ${platform:-${releases_of[$s]}}; do
           MOLECULE_RELEASE=$rel molecule test -s "$s" || rc=1
         done
         [ $rc -eq 0 ]
-      elif [ -n "$platform" ] && { ! grep -q '^platforms:' "molecule/$s/molecule.yml" ||
-           grep -Eq "name: *['\"]?$s-$platform['\"]? *\$" "molecule/$s/molecule.yml"; }; then
+      elif [ -n "$platform" ] && molecule list -s "$s" -f plain 2>/dev/null | grep -q "^$s-$platform "; then
         molecule test -s "$s" --platform-name "$s-$platform"
-      elif grep -q '^# fediops: one-platform-per-run' "molecule/$s/molecule.yml"; then
-        # Its inventory stands for one server: one molecule run per platform, all must pass.
-        rc=0
-        for p in $(sed -n 's/^  - name: *//p' "molecule/$s/molecule.yml"); do
-          molecule test -s "$s" --platform-name "$p" || rc=1
-        done
-        [ $rc -eq 0 ]
       else
         molecule test -s "$s"
       fi >"$logdir/molecule-$s.log" 2>&1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start and wait for a systemd-as-PID-1 container with the platform options of
-# .config/molecule/config.yml, so the bake, the demo and the benchmarks run hosts exactly like the
+# Start and wait for a systemd-as-PID-1 container with the options of molecule/shared/vars/systemd_container.yml
+# (which molecule/shared/create.yml uses for every scenario), so the bake, the demo and the benchmarks run hosts exactly like the
 # Molecule scenarios do (no --privileged: it fails here; see the toolchain notes).
 #   systemd-container.sh start NAME IMAGE [HOSTNAME]   start it detached (a container of that name is replaced)
 #   systemd-container.sh wait NAME [SECONDS]           wait until systemd is 'running'; otherwise list
@@ -11,10 +11,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 run_options() {
   local py="$top/.cache/venv/bin/python"
   [ -x "$py" ] || py=python3
-  "$py" - "$top/.config/molecule/config.yml" <<'PY'
+  "$py" - "$top/molecule/shared/vars/systemd_container.yml" <<'PY'
 import sys
 import yaml
-p = yaml.safe_load(open(sys.argv[1]))["platforms"][0]
+p = yaml.safe_load(open(sys.argv[1]))["systemd_container"]
 out = []
 for cap in p.get("capabilities", []):
     out += ["--cap-add", cap]
@@ -28,7 +28,8 @@ for vol in p.get("volumes", []):
     out += ["-v", vol]
 if p.get("stop_signal"):
     out += ["--stop-signal", p["stop_signal"]]
-print("\n".join(out))
+# Last line: the command (systemd).
+print("\n".join(out + [p["command"]]))
 PY
 }
 
@@ -37,8 +38,10 @@ case "${1:-}" in
     [ $# -ge 3 ] || { echo "usage: $0 start NAME IMAGE [HOSTNAME]" >&2; exit 2; }
     name=$2 image=$3 host=${4:-$2}
     mapfile -t opts < <(run_options)
+    cmd=${opts[-1]}
+    unset 'opts[-1]'
     docker rm -f "$name" >/dev/null 2>&1 || true
-    docker run -d --name "$name" --hostname "$host" "${opts[@]}" "$image" /lib/systemd/systemd >/dev/null
+    docker run -d --name "$name" --hostname "$host" "${opts[@]}" "$image" "$cmd" >/dev/null
     ;;
   wait)
     [ $# -ge 2 ] || { echo "usage: $0 wait NAME [SECONDS]" >&2; exit 2; }

@@ -4,8 +4,12 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from testinfra_helpers import run_ok  # noqa: E402
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 CONVERGE_LOG = os.path.join(EPHEMERAL, "ansible.log")
@@ -19,12 +23,6 @@ MAX_CLIENT_CONN = 1000
 INI = "/etc/pgbouncer/pgbouncer.ini"
 USERLIST = "/etc/pgbouncer/userlist.txt"
 ENV_FILE = "/home/mastodon/live/.env.production"
-
-
-def run_ok(host, cmd):
-    res = host.run(cmd)
-    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
-    return res.stdout
 
 
 def auth_type(host):

@@ -4,8 +4,12 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 from urllib.parse import unquote, urlsplit
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from testinfra_helpers import run_ok  # noqa: E402
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 CONVERGE_LOG = os.path.join(EPHEMERAL, "ansible.log")
@@ -16,12 +20,6 @@ PORT = 6380
 MAIN_PORT = 6379
 MAXMEMORY = 8 * 1024 * 1024
 ENV_FILE = "/home/mastodon/live/.env.production"
-
-
-def run_ok(host, cmd):
-    res = host.run(cmd)
-    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
-    return res.stdout
 
 
 def flavour(host):

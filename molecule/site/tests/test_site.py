@@ -9,21 +9,19 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from testinfra_helpers import assert_no_secret_in_log, run_ok  # noqa: E402
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 REPORT = os.path.join(EPHEMERAL, "scale-report.json")
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 KEPT_PORTS = [4000, 4001]
 REMOVED_PORT = 4002
-
-
-def run_ok(host, cmd):
-    res = host.run(cmd)
-    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
-    return res.stdout
 
 
 def environ(host, pid):
@@ -322,11 +320,7 @@ SECRETS = ["site-Test:db/pass%1", "site-Test:admin/pass%2"]
 
 
 def test_secrets_never_reach_the_converge_log():
-    with open(os.path.join(EPHEMERAL, "ansible.log"), encoding="utf-8") as handle:
-        log = handle.read()
-    assert "fediops.mastodon.pgbouncer" in log, "the converge log does not show the pgbouncer role"
-    for secret in SECRETS:
-        assert secret not in log
+    assert_no_secret_in_log(os.path.join(EPHEMERAL, "ansible.log"), SECRETS, "fediops.mastodon.pgbouncer")
 
 
 def test_pgbouncer_report_matches_the_running_pgbouncer(host, report):

@@ -18,6 +18,7 @@ import pytest
 import testinfra
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from testinfra_helpers import run_ok  # noqa: E402
 from standin_report import http_report, oneoff_report, sidekiq_report  # noqa: E402
 
 CONVERGE_LOG = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log")
@@ -36,12 +37,6 @@ def host(name):
 
 
 DB1, DB2 = host("split-db1"), host("split-db2")
-
-
-def run_ok(h, cmd):
-    res = h.run(cmd)
-    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
-    return res.stdout
 
 
 def address(h):

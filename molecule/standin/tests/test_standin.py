@@ -4,20 +4,19 @@ Every check talks to the real servers inside the container (127.0.0.1 only).
 """
 
 import json
+import os
+import sys
 import time
 import uuid
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from testinfra_helpers import run_ok  # noqa: E402
+
 LIVE = "/home/mastodon/live"
 MASTODON_UNITS = ["mastodon-web", "mastodon-sidekiq", "mastodon-streaming"]
 MASTODON_QUEUES = {"default", "push", "ingress", "mailers", "pull", "scheduler", "fasp"}
-
-
-def run_ok(host, cmd):
-    res = host.run(cmd)
-    assert res.rc == 0, f"{cmd!r} failed ({res.rc}): {res.stdout} {res.stderr}"
-    return res.stdout
 
 
 def as_mastodon(host, cmd):
@@ -222,7 +221,6 @@ def test_rails_db_migrate_environment_wins_over_env_file(host):
 
 
 def _dotenv_table():
-    import os
     import yaml
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vars", "dotenv_values.yml")
     with open(path, encoding="utf-8") as handle:
@@ -259,9 +257,6 @@ def test_the_dotenv_check_can_fail(host):
 
 @pytest.mark.parametrize("kind, port", [("web", 3000), ("streaming", 4000)])
 def test_running_process_queries_postgresql_and_writes_the_cache(host, kind, port):
-    import sys
-    import os
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
     from standin_report import http_report
     report = http_report(host, port)
     assert report["primary"]["ok"], report["primary"].get("error")
@@ -276,9 +271,6 @@ def test_running_process_queries_postgresql_and_writes_the_cache(host, kind, por
 
 
 def test_sidekiq_job_queries_with_a_pool_of_its_concurrency(host):
-    import sys
-    import os
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
     from standin_report import sidekiq_report
     report = sidekiq_report(host, "default")
     assert report["primary"]["ok"], report["primary"].get("error")

@@ -1,10 +1,12 @@
 """molecule's check action ran converge.yml with --check before converge and after idempotence:
-molecule/shared/check_mode.yml proved each left every file and service process as it was."""
+molecule/shared/check_mode.yml proved each left every file and service process as it was.
+
+One file for every scenario: the base config's verifier adds it to each scenario's tests."""
 
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_runs import assert_check_runs  # noqa: E402
 
 
