@@ -68,3 +68,34 @@ def test_owner_and_mode_are_set_before_the_rename(tmp_path, run, monkeypatch):
     monkeypatch.setattr(os, "rename", spy)
     code, _result, _out = run({"path": str(path), "values": {"A": "1"}, "mode": "0600"})
     assert code == 0 and seen == [0o600]
+
+
+def test_check_mode_predicts_and_writes_nothing(tmp_path, run):
+    path = tmp_path / ".env.production"
+    path.write_text("DB_HOST=db1\n")
+    os.chmod(path, 0o600)
+    before = path.stat()
+    code, result, _out = run({"path": str(path), "values": {"DB_HOST": "127.0.0.1", "DB_PORT": "6432"},
+                              "mode": "0640", "_ansible_check_mode": True})
+    assert code == 0 and result["changed"] and result["added"] == ["DB_PORT"] and result["updated"] == ["DB_HOST"]
+    assert path.read_text() == "DB_HOST=db1\n" and path.stat().st_mtime_ns == before.st_mtime_ns
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_diff_shows_plain_keys_and_masks_secret_ones(tmp_path, run):
+    path = tmp_path / ".env.production"
+    path.write_text("DB_HOST=db1\nDB_PASS=old-s3cret\n")
+    code, result, out = run({"path": str(path), "values": {"DB_HOST": "127.0.0.1"},
+                             "secret_values": {"DB_PASS": "new-s3cret"}, "_ansible_diff": True})
+    assert code == 0
+    assert "DB_HOST=db1" in result["diff"]["before"] and "DB_HOST=127.0.0.1" in result["diff"]["after"]
+    assert "s3cret" not in out
+
+
+def test_an_unchanged_file_with_another_mode_is_only_chmodded(tmp_path, run):
+    path = tmp_path / ".env.production"
+    path.write_text("DB_HOST=db1\n")
+    os.chmod(path, 0o644)
+    code, result, _out = run({"path": str(path), "values": {"DB_HOST": "db1"}, "mode": "0640"})
+    assert code == 0 and result["changed"] and result["updated"] == []
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "DB_HOST=db1\n"
