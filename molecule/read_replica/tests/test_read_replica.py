@@ -342,7 +342,8 @@ def test_no_secret_reaches_the_converge_log():
     assert_no_secret_in_log(CONVERGE_LOG, list(SECRETS.values()), "fediops.mastodon.read_replica")
 
 
-def test_zz_restarting_the_replica_resumes_streaming_without_loss(pair, probe_table):
+@pytest.mark.changes_the_host
+def test_restarting_the_replica_resumes_streaming_without_loss(pair, probe_table):
     tag = "while-down-%s-" % uuid.uuid4().hex[:8]
     before = int(sql(pair.primary, "SELECT count(*) FROM %s" % probe_table))
     run_ok(pair.replica, "systemctl stop %s" % pair.unit)

@@ -1,7 +1,7 @@
 """The cache instance after converge and idempotence: real Redis/Valkey, real eviction, no disk writes,
 the main Redis untouched, and Mastodon's environment pointing at the cache.
 
-The live change and the removal run later (test_zz_live_and_absent.py), after these checks.
+The live change and the removal run after these checks (test_live_change_and_removal.py, marked changes_the_host).
 """
 
 import os

@@ -1,4 +1,4 @@
-"""Runs last (file order): a second converge that changes maxmemory live, then state: absent.
+"""Run last (marked changes_the_host): a second converge that changes maxmemory live, then state: absent.
 
 Both run the scenario's converge.yml again from here, with extra vars, so the scenario's own
 idempotence step still proves 0 changed on the unchanged settings.
@@ -9,10 +9,13 @@ import re
 import shlex
 from urllib.parse import quote
 
+import pytest
 from common import (
     MAIN_PORT, PASSWORD, PORT, cli, config_get, converge_again, flavour, info, read_env, run_ok,
     unit_value, wait_active,
 )
+
+pytestmark = pytest.mark.changes_the_host
 
 NEW_MAXMEMORY = "12mb"
 NEW_MAXMEMORY_BYTES = 12 * 1024 * 1024
