@@ -15,6 +15,7 @@ import re
 
 from urllib.parse import quote
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import mastodon_source
 from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import SecretError, scram_secret
 
 MAKARA = "makara"
@@ -25,7 +26,6 @@ MODES = (MAKARA, NATIVE)
 SLOT_NAME_MAX = 63
 SLOT_NAME_RE = re.compile(r"^[a-z0-9_]+$")
 
-VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 TOP_LEVEL_KEY_RE = re.compile(r"^[^\s#][^:]*:")
 PRODUCTION_RE = re.compile(r"^production:\s*(#.*)?$")
 
@@ -46,11 +46,11 @@ class ReadReplicaError(ValueError):
 
 
 def parse_version(version):
-    """Return (major, minor, patch) of a Mastodon version such as '4.1.22' or 'v4.2.0-beta1'."""
-    match = VERSION_RE.match(str(version).strip())
-    if not match:
-        raise ReadReplicaError("Mastodon version %r is not a version like 4.3.2" % (version,))
-    return tuple(int(part) if part is not None else 0 for part in match.groups())
+    """(major, minor, patch) of a Mastodon version, or ReadReplicaError."""
+    try:
+        return mastodon_source.parse_version(version)
+    except mastodon_source.MastodonSourceError as exc:
+        raise ReadReplicaError(str(exc)) from None
 
 
 def mode_for_version(version):
@@ -103,12 +103,6 @@ def slot_name_for(host):
     return name or "replica"
 
 
-def _url_host(host):
-    if ":" in host and not host.startswith("["):
-        return "[%s]" % host
-    return quote(host, safe=".-_~[]:")
-
-
 def database_url(user, password, host, port, dbname):
     """postgresql:// URL with every part percent-encoded; a socket directory goes into ?host=."""
     if not dbname:
@@ -127,7 +121,7 @@ def database_url(user, password, host, port, dbname):
         if port:
             query.append("port=%d" % int(port))
     else:
-        netloc_host = _url_host(host)
+        netloc_host = mastodon_source.url_host(host)
         if port:
             netloc_host += ":%d" % int(port)
     url = "postgresql://%s%s/%s" % (userinfo, netloc_host, quote(str(dbname), safe=""))

@@ -15,6 +15,8 @@ import re
 
 from urllib.parse import quote
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import mastodon_source
+
 # Redis's memtoull() (util.c): digits, then an optional unit, case-insensitive.
 # k/m/g are powers of 1000, kb/mb/gb powers of 1024, b or nothing means bytes.
 MEMORY_UNITS = {
@@ -542,22 +544,10 @@ def _cli_quote(value):
     return quoted if quoted.startswith('"') else '"%s"' % text
 
 
-def url_host(host):
-    host = str(host).strip()
-    if host.startswith("["):
-        return host
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            return "[%s]" % host
-    except ValueError:
-        pass
-    return host
-
-
 def redis_url(host, port, password=None, db=0):
     """redis://[:password@]host:port/db with the password percent-encoded (Mastodon decodes it)."""
     auth = ":%s@" % quote(str(password), safe="") if password else ""
-    return "redis://%s%s:%d/%d" % (auth, url_host(host), int(port), int(db))
+    return "redis://%s%s:%d/%d" % (auth, mastodon_source.url_host(host), int(port), int(db))
 
 
 def env_values(style, host, port, password=None, db=0):
@@ -572,7 +562,7 @@ def env_values(style, host, port, password=None, db=0):
     if style == "url":
         values["CACHE_REDIS_URL"] = redis_url(host, port, password, db)
     elif style == "parts":
-        values["CACHE_REDIS_HOST"] = url_host(host)
+        values["CACHE_REDIS_HOST"] = mastodon_source.url_host(host)
         values["CACHE_REDIS_PORT"] = str(int(port))
         values["CACHE_REDIS_DB"] = str(int(db))
         values["CACHE_REDIS_PASSWORD"] = str(password) if password else None

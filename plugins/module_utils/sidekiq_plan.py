@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import mastodon_source
 from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import (
     ConnectionPlanError,
     plan as connection_plan,
@@ -38,7 +39,6 @@ SCHEDULER = "scheduler"
 PROCESS_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+.].*)?$")
 # Sidekiq's advice is tens of threads per process; beyond this, run more processes (or hosts) instead.
 MAX_THREADS = 200
 # Sidekiq's own default -t (seconds it waits for running jobs at shutdown), and the bounds the role accepts.
@@ -65,12 +65,11 @@ class SidekiqPlanError(ValueError):
 
 
 def parse_version(version):
-    """Return (major, minor, patch) of a Mastodon version such as 4.4.0, v4.3.2 or 4.5.0-beta.1."""
-    match = VERSION_RE.match(str(version).strip()) if version is not None else None
-    if not match:
-        raise SidekiqPlanError(["Mastodon version %r is not a version like 4.4.0: set sidekiq_queues_mastodon_version "
-                                "to the version the server runs." % (version,)])
-    return tuple(int(part or 0) for part in match.groups())
+    """(major, minor, patch) of a Mastodon version, or SidekiqPlanError naming the variable."""
+    try:
+        return mastodon_source.parse_version(version)
+    except mastodon_source.MastodonSourceError as exc:
+        raise SidekiqPlanError(["%s: set sidekiq_queues_mastodon_version to the version the server runs." % exc]) from None
 
 
 def mastodon_queues(version):

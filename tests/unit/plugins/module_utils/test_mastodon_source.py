@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import mastodon_source as ms
 from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import (
     MastodonSourceError, version_from_source)
 
@@ -48,3 +49,21 @@ def test_the_stand_in_declares_what_it_acts_as():
 def test_anything_else_is_an_error_naming_the_variable(text):
     with pytest.raises(MastodonSourceError, match="mastodon_version"):
         version_from_source(text)
+
+
+@pytest.mark.parametrize("text, parsed", [("4.4.0", (4, 4, 0)), ("v4.3.2", (4, 3, 2)), ("4.5.0-beta.1", (4, 5, 0)),
+                                          ("4.3", (4, 3, 0)), (" 4.1.22 ", (4, 1, 22))])
+def test_parse_version_is_the_one_parser_of_mastodon_versions(text, parsed):
+    assert ms.parse_version(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["latest", "4", "", None, "4.x"])
+def test_parse_version_refuses_what_is_not_a_release(text):
+    with pytest.raises(ms.MastodonSourceError):
+        ms.parse_version(text)
+
+
+@pytest.mark.parametrize("host, part", [("10.0.0.5", "10.0.0.5"), ("::1", "[::1]"), ("[::1]", "[::1]"),
+                                        ("db.example", "db.example"), ("a b", "a%20b")])
+def test_url_host(host, part):
+    assert ms.url_host(host) == part

@@ -12,7 +12,7 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import
 
 @pytest.mark.parametrize("version, mode", [
     ("3.5.3", "makara"), ("4.0.0", "makara"), ("4.1.22", "makara"), ("v4.1.0", "makara"),
-    ("4.2.0", "native"), ("4.2.0-beta1", "native"), ("4.3", "native"), ("4.5.1", "native"), ("5", "native"),
+    ("4.2.0", "native"), ("4.2.0-beta1", "native"), ("4.3", "native"), ("4.5.1", "native"), ("5.0", "native"),
 ])
 def test_mode_for_version(version, mode):
     assert rr.mode_for_version(version) == mode
