@@ -10,10 +10,12 @@ and ControlPersist, the transport operators use: openssh-server is installed in 
 (from the image's own apt sources) and reached on its docker address only.
 
 --others DIR runs other roles side by side on identical containers: DIR/<name>/ holds a checkout of the
-role and DIR/<name>.yml a playbook applying it to `hosts: all` (their code is never committed here).
-Prints the figures and writes bench/results/converge.json.
+role, DIR/<name>.yml a playbook applying it to `hosts: all`, and DIR/<name>.prepare.yml, when there, runs
+first and is not timed (their code is never committed here). A ratio is reported for our pgbouncer
+against DIR/pgbouncer.yml and our redis_cache against DIR/redis.yml.
+Prints the figures and writes bench/results/converge.json (or --out).
 
-  . scripts/env.sh && python bench/converge/run.py [--release bookworm] [--noops 3] [--ssh] [--only pgbouncer]
+  . scripts/env.sh && python bench/converge/run.py [--release bookworm] [--noops 3] [--transport ssh] [--only pgbouncer]
 """
 
 import argparse
@@ -93,12 +95,14 @@ def play(inv, playbook, env):
     return {"seconds": round(seconds, 1), "changed": changed, "tasks": ok + skipped}
 
 
-def measure(label, playbook, release, transport, noops, work, env):
+def measure(label, playbook, release, transport, noops, work, env, prepare=None):
     name = "fediops-bench-converge-%s-%d" % (re.sub(r"[^a-z0-9]", "-", label.lower()), os.getpid())
     try:
         start(name, release)
         transport_vars = enable_ssh(name, work) if transport == "ssh" else {"ansible_connection": "community.docker.docker"}
         inv = inventory(work, name, transport_vars)
+        if prepare:
+            play(inv, prepare, env)
         first = play(inv, playbook, env)
         runs = [play(inv, playbook, env) for _ in range(noops)]
     finally:
@@ -118,7 +122,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", default="bookworm", choices=["bookworm", "trixie"])
     parser.add_argument("--noops", type=int, default=3, help="no-op runs after the first converge (median reported)")
-    parser.add_argument("--ssh", action="store_true", help="also measure over SSH (pipelining, ControlPersist)")
+    parser.add_argument("--transport", action="append", choices=["docker", "ssh"],
+                        help="docker exec (default) and/or SSH with pipelining and ControlPersist (repeatable)")
+    parser.add_argument("--out", default="converge.json", help="file name in bench/results/")
     parser.add_argument("--only", action="append", choices=TARGETS, help="only these targets (repeatable)")
     parser.add_argument("--others", help="folder of other roles to run side by side (see the module docstring)")
     opts = parser.parse_args()
@@ -126,7 +132,7 @@ def main():
     env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(TOP, "roles"), ANSIBLE_PIPELINING="True",
                ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_DIFF_ALWAYS="False", ANSIBLE_LOG_PATH="")
     results = []
-    transports = ["docker"] + (["ssh"] if opts.ssh else [])
+    transports = opts.transport or ["docker"]
     try:
         for target in opts.only or TARGETS:
             playbook = os.path.join(HERE, "%s.yml" % target)
@@ -135,12 +141,20 @@ def main():
         if opts.others:
             others_env = dict(env, ANSIBLE_ROLES_PATH=os.path.abspath(opts.others))
             for playbook in sorted(glob.glob(os.path.join(os.path.abspath(opts.others), "*.yml"))):
+                if playbook.endswith(".prepare.yml"):
+                    continue
                 label = "other:" + os.path.basename(playbook)[:-4]
+                prepare = playbook[:-4] + ".prepare.yml"
                 for transport in transports:
-                    results.append(measure(label, playbook, opts.release, transport, opts.noops, work, others_env))
+                    try:
+                        results.append(measure(label, playbook, opts.release, transport, opts.noops, work, others_env,
+                                               prepare if os.path.exists(prepare) else None))
+                    except SystemExit as exc:  # another role failing here is a finding, not the end of the run
+                        print("%s failed: %s" % (label, str(exc)[-600:]), flush=True)
+                        results.append({"target": label, "transport": transport, "error": str(exc)[-600:]})
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ours = dict(((r["target"], r["transport"]), r) for r in results)
+    ours = dict(((r["target"], r["transport"]), r) for r in results if "error" not in r)
     ratios = {}
     for (target, transport), result in ours.items():
         for mine, theirs in (("pgbouncer", "other:pgbouncer"), ("redis_cache", "other:redis")):
@@ -150,7 +164,7 @@ def main():
     out = {"benchmark": "converge", "date": datetime.date.today().isoformat(), "release": opts.release,
            "cpus": os.cpu_count(), "noops": opts.noops, "results": results, "ratios": ratios}
     os.makedirs(os.path.join(TOP, "bench", "results"), exist_ok=True)
-    with open(os.path.join(TOP, "bench", "results", "converge.json"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(TOP, "bench", "results", opts.out), "w", encoding="utf-8") as handle:
         json.dump(out, handle, indent=2)
         handle.write("\n")
     if ratios:
