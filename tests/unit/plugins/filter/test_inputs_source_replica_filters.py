@@ -3,6 +3,8 @@ their answers, and their errors as AnsibleFilterError naming the filter."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -12,24 +14,9 @@ from ansible_collections.fediops.mastodon.plugins.filter.read_replica_plan impor
 
 F = dict(Inputs().filters(), **Source().filters(), **Replica().filters())
 
-VERSION_RB = """module Mastodon
-  module Version
-    module_function
-
-    def major
-      4
-    end
-
-    def minor
-      3
-    end
-
-    def patch
-      9
-    end
-  end
-end
-"""
+# The stand-in's version.rb, shaped like Mastodon's own.
+VERSION_RB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "fixtures", "standin", "lib",
+                          "mastodon", "version.rb")
 
 
 def test_input_problems_names_the_variable_and_never_quotes_a_password():
@@ -53,7 +40,8 @@ def test_port_clash_problems_names_both_users_of_a_port():
 
 
 def test_mastodon_version_from_source_reads_version_rb():
-    assert F["mastodon_version_from_source"](VERSION_RB) == "4.3.9"
+    with open(VERSION_RB, encoding="utf-8") as handle:
+        assert F["mastodon_version_from_source"](handle.read()) == "4.5.0"
     with pytest.raises(AnsibleFilterError):
         F["mastodon_version_from_source"]("module Mastodon\nend\n")
 
