@@ -104,7 +104,7 @@ def measure(label, playbook, release, transport, noops, work, env, prepare=None)
         if prepare:
             play(inv, prepare, env)
         first = play(inv, playbook, env)
-        runs = [play(inv, playbook, env) for _ in range(noops)]
+        runs = [play(inv, playbook, env) for _run in range(noops)]
     finally:
         sh(["docker", "rm", "-f", name], check=False)
     if any(run["changed"] for run in runs):
