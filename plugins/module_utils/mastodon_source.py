@@ -9,8 +9,6 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from urllib.parse import quote
-
 # 4.4.0, v4.3.2, 4.5.0-beta.1: major and minor, an optional patch, then any pre-release tail.
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+.].*)?$")
 
@@ -47,7 +45,7 @@ def parse_version(version):
 
 
 def url_host(host):
-    """`host` as the host part of a URL: an IPv6 address in brackets, anything else percent-encoded."""
+    """`host` as the host part of a URL: an IPv6 address in brackets, anything else as it is."""
     host = str(host).strip()
     if host.startswith("["):
         return host
@@ -56,4 +54,4 @@ def url_host(host):
             return "[%s]" % host
     except ValueError:
         pass
-    return quote(host, safe=".-_~")
+    return host

@@ -20,10 +20,8 @@ import re
 FIELD_SEP = "\x1f"
 ROW_SEP = "\x00"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# psql's own variables: a parameter of these names would change how psql behaves, not the query.
-RESERVED = frozenset(["AUTOCOMMIT", "ON_ERROR_STOP", "ON_ERROR_ROLLBACK", "QUIET", "ECHO", "ECHO_HIDDEN",
-                      "FETCH_COUNT", "HIDE_TABLEAM", "PROMPT1", "PROMPT2", "PROMPT3", "SHOW_CONTEXT",
-                      "SINGLELINE", "SINGLESTEP", "VERBOSITY", "HISTFILE", "HISTSIZE", "IGNOREEOF"])
+# psql's own variables are all upper case (ON_ERROR_STOP, ROW_COUNT, USER, ...) and psql sets some of them
+# itself: a parameter needs a lower-case letter, so it can never be one of them.
 # A read runs in a read-only transaction: a query that would write fails instead of writing.
 READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\n"
 
@@ -45,8 +43,9 @@ def script(query, params=None, read_only=True):
     """The stdin for psql: one `\\set` per parameter (sorted), then the query."""
     lines = []
     for name in sorted(params or {}):
-        if not NAME_RE.match(name) or name.upper() in RESERVED:
-            raise QueryError("parameter name %r: use letters, digits and _ (not one of psql's own variables)" % name)
+        if not NAME_RE.match(name) or name == name.upper():
+            raise QueryError("parameter name %r: use letters, digits and _, with a lower-case letter "
+                             "(psql's own variables are upper case)" % name)
         lines.append("\\set %s %s\n" % (name, psql_set_value(params[name])))
     body = query.strip()
     if not body.endswith(";"):
@@ -67,9 +66,13 @@ def conninfo(db="postgres", port=5432, host=None, user=None):
     return " ".join("%s=%s" % (key, quote(value)) for key, value in pairs)
 
 
-def argv(psql, conn, os_user=None):
-    """psql's command line, run as `os_user` (peer authentication) through runuser when given."""
-    cmd = [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", FIELD_SEP, "-0", "-d", conn]
+def argv(psql, conn, os_user=None, terse=False):
+    """psql's command line, run as `os_user` (peer authentication) through runuser when given. `terse`
+    keeps PostgreSQL's error messages to one line, without the statement (which may hold a secret)."""
+    # -w: never prompt for a password (with a terminal, a missing .pgpass entry would wait forever).
+    cmd = [psql, "-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", FIELD_SEP, "-0", "-d", conn]
+    if terse:
+        cmd[-2:-2] = ["-v", "VERBOSITY=terse"]
     return (["runuser", "-u", os_user, "--"] + cmd) if os_user else cmd
 
 

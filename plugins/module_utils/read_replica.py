@@ -121,7 +121,7 @@ def database_url(user, password, host, port, dbname):
         if port:
             query.append("port=%d" % int(port))
     else:
-        netloc_host = mastodon_source.url_host(host)
+        netloc_host = quote(mastodon_source.url_host(host), safe=".-_~[]:")
         if port:
             netloc_host += ":%d" % int(port)
     url = "postgresql://%s%s/%s" % (userinfo, netloc_host, quote(str(dbname), safe=""))

@@ -22,7 +22,7 @@ options:
     type: str
     required: true
   params:
-    description: Values the query names as V(:'name') or V(:"name"). Names are letters, digits and V(_).
+    description: Values the query names as V(:'name') or V(:"name"). Names are letters, digits and V(_), with a lower-case letter.
     type: dict
     default: {}
   secret:
@@ -151,7 +151,7 @@ def main():
         environ["PGPASSFILE"] = p["passfile"]
     # PGPASSWORD and PGPASSFILE reach psql through runuser, which keeps the environment.
     cmd = argv(module.get_bin_path("psql", required=True), conninfo(p["db"], p["port"], p["host"], p["user"]),
-               p["os_user"] or None)
+               p["os_user"] or None, terse=p["secret"] is not None)
     rc, out, err = module.run_command(cmd, data=stdin, binary_data=True, environ_update=environ, check_rc=False,
                                       cwd="/")
     if rc != 0:

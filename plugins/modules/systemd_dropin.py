@@ -96,8 +96,12 @@ def main():
         result["changed"] = before != after
         if result["changed"] and not module.check_mode:
             if not os.path.isdir(folder):
-                os.mkdir(folder, 0o755)
+                os.mkdir(folder, 0o700)
             write_atomically(path, after, mode=0o644, uid=0, gid=0)
+        # The folder as the file task of earlier releases kept it: root's, 0755.
+        if os.path.isdir(folder):
+            folder_args = module.load_file_common_arguments(dict(path=folder, owner="root", group="root", mode="0755"))
+            result["changed"] = module.set_fs_attributes_if_different(folder_args, result["changed"])
         if os.path.exists(path):
             file_args = module.load_file_common_arguments(dict(path=path, owner="root", group="root", mode="0644"))
             result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])

@@ -64,6 +64,6 @@ def test_parse_version_refuses_what_is_not_a_release(text):
 
 
 @pytest.mark.parametrize("host, part", [("10.0.0.5", "10.0.0.5"), ("::1", "[::1]"), ("[::1]", "[::1]"),
-                                        ("db.example", "db.example"), ("a b", "a%20b")])
+                                        ("db.example", "db.example"), (" 10.0.0.5 ", "10.0.0.5")])
 def test_url_host(host, part):
     assert ms.url_host(host) == part

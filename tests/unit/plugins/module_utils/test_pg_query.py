@@ -44,7 +44,7 @@ def test_no_value_can_end_its_set_line_or_its_quotes(value):
         i += 2 if inner[i] == "\\" else 1
 
 
-@pytest.mark.parametrize("name", ["ON_ERROR_STOP", "on_error_stop", "1x", "a-b", "a b", ""])
+@pytest.mark.parametrize("name", ["ON_ERROR_STOP", "ROW_COUNT", "USER", "1x", "a-b", "a b", ""])
 def test_a_name_psql_would_misread_is_refused(name):
     with pytest.raises(QueryError):
         script("SELECT 1", {name: "x"})
@@ -57,10 +57,14 @@ def test_a_nul_byte_is_refused():
 
 def test_the_command_line_holds_no_value_and_runs_as_the_peer_user():
     cmd = argv("/usr/bin/psql", conninfo("mastodon_production", 5433), "postgres")
-    assert cmd[:4] == ["runuser", "-u", "postgres", "--"]
+    assert cmd[:4] == ["runuser", "-u", "postgres", "--"] and "-w" in cmd
     assert cmd[-2:] == ["-d", "dbname='mastodon_production' port='5433'"]
     assert argv("psql", conninfo(host="127.0.0.1", user="rep'l"), None)[0] == "psql"
     assert conninfo(host="127.0.0.1", user="rep'l") == "dbname='postgres' port='5432' host='127.0.0.1' user='rep\\'l'"
+
+
+def test_a_statement_with_a_secret_gets_terse_errors_without_the_statement():
+    assert argv("psql", "dbname='postgres'", None, terse=True)[-4:] == ["-v", "VERBOSITY=terse", "-d", "dbname='postgres'"]
 
 
 def test_rows_and_fields_split_on_their_own_separators_only():
