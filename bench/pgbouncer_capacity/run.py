@@ -1,11 +1,16 @@
 """PgBouncer capacity benchmark (not a test): figures for the pgbouncer role on a stand-in host.
 
 Starts a throwaway container from fediops/mastodon-standin:<release>, applies the pgbouncer role
-(site.yml), then runs pgbench inside the container against 127.0.0.1 only:
-  * select-only TPS straight to PostgreSQL at several client counts (its best is reported);
-  * select-only TPS through PgBouncer at 100, 300 and 1000 clients;
+(site.yml: PgBouncer reaches PostgreSQL over its Unix socket, the role's default), then runs pgbench
+inside the container, in the same run, over TCP (127.0.0.1) and over the Unix socket
+(/var/run/postgresql), for select-only and TPC-B (writes):
+  * TPS straight to PostgreSQL at several client counts (the best is reported);
+  * TPS through PgBouncer at 100, 300 and 1000 clients;
+  * the ratios pooled / best direct (of either transport), per transport and workload;
   * failed transactions and aborted clients of a writing (TPC-B) pgbench during 10 reloads.
-Prints the figures and writes bench/results/pgbouncer_capacity.json. The container is removed at the end.
+Prints the figures and writes bench/results/pgbouncer_capacity[-<release>].json. The container is
+removed at the end. --set NAME=VALUE passes role variables (e.g. pgbouncer_max_prepared_statements=0)
+for a comparison run, and --out names its file.
 
   . scripts/env.sh && python bench/pgbouncer_capacity/run.py [--release bookworm] [--seconds 5]
 """
@@ -25,8 +30,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 CONTAINER = os.path.join(TOP, "scripts", "systemd-container.sh")
 PASSWORD = "bench-only-password"
-DIRECT_CLIENTS = (1, 4, 8, 16, 32, 64, 90)
-POOLED_CLIENTS = (100, 300, 1000)
+# Direct: PostgreSQL allows 100 connections, so the curve stops below that. TPC-B updates 10 branch rows
+# (scale 10), so its direct best comes at few clients; fewer points keep the run short.
+DIRECT_CLIENTS = {"select-only": (1, 4, 8, 16, 32, 64, 90), "tpcb": (4, 8, 16, 32)}
+POOLED_CLIENTS = {"select-only": (100, 300, 1000), "tpcb": (100, 1000)}
+WORKLOAD_FLAGS = {"select-only": "-S", "tpcb": ""}
+# Where pgbench connects: PostgreSQL listens on 5432 and PgBouncer on 6432, each on both.
+TRANSPORTS = {"tcp": "127.0.0.1", "socket": "/var/run/postgresql"}
 
 
 def sh(cmd, check=True, **kwargs):
@@ -46,9 +56,9 @@ def run_seconds(secs, clients):
     return secs + (clients + 39) // 40
 
 
-def pgbench(name, args, port):
-    res = inside(name, "PGPASSWORD=%s pgbench -h 127.0.0.1 -p %d -U mastodon %s mastodon_production"
-                 % (shlex.quote(PASSWORD), port, args), check=False)
+def pgbench(name, args, host, port):
+    res = inside(name, "PGPASSWORD=%s pgbench -h %s -p %d -U mastodon %s mastodon_production"
+                 % (shlex.quote(PASSWORD), host, port, args), check=False)
     out = res.stdout + res.stderr
     tps = re.search(r"tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)", out)
     failed = re.search(r"number of failed transactions: (\d+)", out)
@@ -63,11 +73,51 @@ def pgbench(name, args, port):
     }
 
 
+def measure(name, secs):
+    """{workload: {"direct": {transport: {clients: result}}, "pooled": {...}}}, one workload after the other
+    and, within it, TCP and the socket alternating at each client count, so that drift hits both alike."""
+    figures = {}
+    for workload, flag in WORKLOAD_FLAGS.items():
+        figures[workload] = {"direct": {t: {} for t in TRANSPORTS}, "pooled": {t: {} for t in TRANSPORTS}}
+        for kind, port, counts, jobs in (("direct", 5432, DIRECT_CLIENTS[workload], 2),
+                                         ("pooled", 6432, POOLED_CLIENTS[workload], 4)):
+            for clients in counts:
+                for transport, host in TRANSPORTS.items():
+                    args = "-n %s -c %d -j %d -T %d" % (flag, clients, min(jobs, clients), run_seconds(secs, clients))
+                    figures[workload][kind][transport][clients] = pgbench(name, args, host, port)
+    return figures
+
+
+def summarise(figures):
+    """Best direct TPS per transport and overall, and each pooled figure as a ratio of the overall best."""
+    summary = {}
+    for workload, data in figures.items():
+        best = {}
+        for transport, runs in data["direct"].items():
+            good = [c for c in runs if runs[c]["tps"] and runs[c]["rc"] == 0]
+            if good:
+                top = max(good, key=lambda c, r=runs: r[c]["tps"])
+                best[transport] = {"clients": top, "tps": runs[top]["tps"]}
+        overall = max(best.values(), key=lambda b: b["tps"]) if best else None
+        ratios = {}
+        for transport, runs in data["pooled"].items():
+            for clients, result in runs.items():
+                ok = result["tps"] and result["rc"] == 0 and not result["aborted_clients"] and not result["failed"]
+                ratios["%s_%d" % (transport, clients)] = round(result["tps"] / overall["tps"], 2) if ok and overall else None
+        summary[workload] = {"direct_best": best, "direct_best_overall": overall,
+                             "pooled_over_direct_best": ratios}
+    return summary
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", default="bookworm", choices=["bookworm", "trixie"])
     parser.add_argument("--seconds", type=int, default=5, help="length of each pgbench run")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a role variable for this run (repeatable), e.g. pgbouncer_max_prepared_statements=0")
+    parser.add_argument("--out", help="result file name in bench/results (default pgbouncer_capacity[-trixie].json)")
     opts = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in opts.set)
     name = "fediops-bench-pgbouncer-%d" % os.getpid()
     sh([CONTAINER, "start", name, "fediops/mastodon-standin:%s" % opts.release])
     try:
@@ -75,30 +125,25 @@ def main():
         inside(name, "for i in $(seq 60); do systemctl is-active -q postgresql && break; sleep 1; done")
         with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as inv:
             inv.write("all:\n  hosts:\n    %s:\n      ansible_connection: community.docker.docker\n" % name)
+            for key, value in extra.items():
+                inv.write("      %s: %s\n" % (key, json.dumps(value)))
         started = time.time()
         sh(["ansible-playbook", "-i", inv.name, os.path.join(HERE, "site.yml")], cwd=TOP,
            env=dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(TOP, "roles")))
         os.unlink(inv.name)
         converge_s = round(time.time() - started, 1)
         versions = inside(name, "pgbouncer --version | head -1; psql --version; nproc").stdout.split("\n")
+        connstr = inside(name, "grep '^mastodon_production = ' /etc/pgbouncer/pgbouncer.ini").stdout.strip()
         inside(name, "PGPASSWORD=%s pgbench -i -q -s 10 -h 127.0.0.1 -p 5432 -U mastodon mastodon_production"
                % shlex.quote(PASSWORD))
         secs = opts.seconds
-
-        direct = {}
-        for clients in DIRECT_CLIENTS:
-            direct[clients] = pgbench(name, "-n -S -c %d -j 2 -T %d" % (clients, run_seconds(secs, clients)), 5432)
-        best_clients = max((c for c in direct if direct[c]["tps"]), key=lambda c: direct[c]["tps"])
-        over = pgbench(name, "-n -S -c 300 -j 2 -T 2", 5432)
-
-        pooled = {}
-        for clients in POOLED_CLIENTS:
-            pooled[clients] = pgbench(name, "-n -S -c %d -j 4 -T %d" % (clients, run_seconds(secs, clients)), 6432)
+        figures = measure(name, secs)
+        over = pgbench(name, "-n -S -c 300 -j 2 -T 2", TRANSPORTS["tcp"], 5432)
 
         reload_script = (
-            "out=$(mktemp -p /var/tmp); PGPASSWORD=%s pgbench -n -c 20 -j 2 -T 13 -h 127.0.0.1 -p 6432 -U mastodon "
-            "mastodon_production >$out 2>&1 & b=$!; sleep 1; for i in $(seq 10); do systemctl reload pgbouncer; "
-            "sleep 1; done; wait $b; echo RC=$?; cat $out" % shlex.quote(PASSWORD))
+            "out=$(mktemp -p /var/tmp); PGPASSWORD=%s pgbench -n -c 20 -j 2 -T 13 -h /var/run/postgresql -p 6432 "
+            "-U mastodon mastodon_production >$out 2>&1 & b=$!; sleep 1; for i in $(seq 10); do systemctl reload "
+            "pgbouncer; sleep 1; done; wait $b; echo RC=$?; cat $out" % shlex.quote(PASSWORD))
         out = inside(name, reload_script, check=False).stdout
         reloads = {
             "reloads": 10,
@@ -114,6 +159,7 @@ def main():
     finally:
         sh(["docker", "rm", "-f", name], check=False)
 
+    summary = summarise(figures)
     result = {
         "benchmark": "pgbouncer_capacity",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -121,33 +167,46 @@ def main():
         "pgbouncer": versions[0].strip(),
         "postgresql": versions[1].strip(),
         "cpus": int(versions[2].strip()),
-        "seconds_per_run": {str(c): run_seconds(secs, c) for c in DIRECT_CLIENTS + POOLED_CLIENTS},
+        "role_variables": extra,
+        "pgbouncer_to_postgresql": connstr,
+        "seconds_per_run": {str(c): run_seconds(secs, c)
+                            for c in sorted(set(DIRECT_CLIENTS["select-only"] + POOLED_CLIENTS["select-only"]))},
         "role_converge_seconds": converge_s,
         "postgresql_max_connections": 100,
-        "direct_select_only": {str(c): direct[c] for c in direct},
-        "direct_best": {"clients": best_clients, "tps": direct[best_clients]["tps"]},
+        "summary": summary,
+        "runs": {w: {k: {t: {str(c): r for c, r in runs.items()} for t, runs in d.items()} for k, d in data.items()}
+                 for w, data in figures.items()},
         "direct_300_clients": {"rc": over["rc"], "tail": over["tail"]},
-        "pgbouncer_select_only": {str(c): pooled[c] for c in pooled},
         "reloads_under_tpcb_load": reloads,
         "too_many_open_files_in_log": fd_errors,
         "note": "pgbench and both servers share the container's CPUs with each other (and with other "
                 "containers on this host): compare the figures with each other, not across machines.",
     }
     os.makedirs(os.path.join(TOP, "bench", "results"), exist_ok=True)
-    path = os.path.join(TOP, "bench", "results", "pgbouncer_capacity.json")
+    out_name = opts.out or ("pgbouncer_capacity.json" if opts.release == "bookworm" else
+                            "pgbouncer_capacity-%s.json" % opts.release)
+    path = os.path.join(TOP, "bench", "results", out_name)
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2)
         handle.write("\n")
-    print("PgBouncer capacity (%s, %s, %s, %d CPUs, runs of %ds + 1s per 40 clients)" % (
-        opts.release, result["pgbouncer"], result["postgresql"], result["cpus"], secs))
-    print("  direct select-only, best: %.0f TPS at %d clients" % (direct[best_clients]["tps"], best_clients))
-    for c in DIRECT_CLIENTS:
-        print("    direct %4d clients: %s TPS" % (c, direct[c]["tps"]))
+    print("PgBouncer capacity (%s, %s, %s, %d CPUs, runs of %ds + 1s per 40 clients%s)" % (
+        opts.release, result["pgbouncer"], result["postgresql"], result["cpus"], secs,
+        ", " + ", ".join("%s=%s" % kv for kv in extra.items()) if extra else ""))
+    print("  %s" % connstr)
+    for workload, data in figures.items():
+        best = summary[workload]["direct_best"]
+        print("  %s, direct best: %s" % (workload, ", ".join(
+            "%s %.0f TPS at %d clients" % (t, b["tps"], b["clients"]) for t, b in best.items())))
+        for transport, runs in data["direct"].items():
+            print("    direct %-6s %s" % (transport, "  ".join(
+                "%d:%s" % (c, "%.0f" % r["tps"] if r["tps"] else "err") for c, r in runs.items())))
+        for transport, runs in data["pooled"].items():
+            for clients, res in runs.items():
+                print("    through PgBouncer, %-6s %4d clients: %s TPS, %s failed, %d aborted, %s x direct best" % (
+                    transport, clients, "%.0f" % res["tps"] if res["tps"] else "none", res["failed"],
+                    res["aborted_clients"], summary[workload]["pooled_over_direct_best"]["%s_%d" % (transport, clients)]))
     print("  direct 300 clients: exit %d (%s)" % (over["rc"], over["tail"][:100]))
-    for c in POOLED_CLIENTS:
-        print("  through PgBouncer %4d clients: %s TPS, %s failed, %d aborted" % (
-            c, pooled[c]["tps"], pooled[c]["failed"], pooled[c]["aborted_clients"]))
-    print("  10 reloads under TPC-B (20 clients): %s failed, %d aborted, %s transactions" % (
+    print("  10 reloads under TPC-B (20 clients, socket): %s failed, %d aborted, %s transactions" % (
         reloads["failed"], reloads["aborted_clients"], reloads["processed"]))
     print("  'Too many open files' in PgBouncer's log: %d" % fd_errors)
     print("written to %s" % path)

@@ -30,6 +30,8 @@ PG_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PG_DBNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 # Keys of free-form settings written as `key = value` lines (pgbouncer.ini, postgresql.conf).
 SETTING_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# A Unix socket directory as libpq and PgBouncer read a host: absolute, no spaces, quotes or '='.
+SOCKET_DIR_RE = re.compile(r"^/[A-Za-z0-9_./-]*$")
 
 
 def ip(value):
@@ -73,6 +75,13 @@ def _check_one(kind, value):
             ip(value)
         elif kind == "cidr":
             network(value)
+        elif kind == "pg_host":
+            text = str(value).strip() if value is not None else ""
+            if text.startswith("/"):
+                if not SOCKET_DIR_RE.fullmatch(text):
+                    return "%r is not a socket directory libpq reads (letters, digits, _ . / - only)" % (text,)
+            elif text != "localhost":
+                ip(text)
         elif kind in ("ip_list", "cidr_list"):
             if not isinstance(value, (list, tuple)):
                 return "must be a list of %s" % ("addresses" if kind == "ip_list" else "addresses or networks")

@@ -1,10 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: fediops.mastodon contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A named block of lines in pg_hba.conf, as pure functions.
+"""A named block of lines in pg_hba.conf (or pg_ident.conf), as pure functions.
 
 PostgreSQL reads pg_hba.conf top to bottom and the first matching line wins, so a block goes at the
-top of the file. Its markers are `# BEGIN fediops.mastodon NAME` and `# END fediops.mastodon NAME`,
+top of the file; pg_ident.conf's blocks go there too. Its markers are `# BEGIN fediops.mastodon NAME` and `# END fediops.mastodon NAME`,
 the ones ansible.builtin.blockinfile wrote before, so a host configured by an older release keeps one
 block.
 """
@@ -17,6 +17,8 @@ NAME_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 # A pg_hba line this collection writes: a connection type and four or five columns, no quotes or
 # line breaks hidden in a value (those are refused before they get here).
 LINE_RE = re.compile(r"^(local|host|hostssl|hostnossl)(\s+[^\s\"'#]+){3,4}$")
+# A pg_ident.conf line: map name, system user, PostgreSQL user (plain names, no regular expression).
+IDENT_LINE_RE = re.compile(r"^[a-z0-9_]+\s+[A-Za-z0-9_.-]+\s+[a-z0-9_]+$")
 
 
 class PgHbaError(ValueError):
@@ -29,25 +31,27 @@ def markers(name):
     return "# BEGIN fediops.mastodon %s" % name, "# END fediops.mastodon %s" % name
 
 
-def check_lines(lines):
-    """Problems with the lines of a block (empty when each is a plain pg_hba rule or a comment)."""
+def check_lines(lines, kind="hba"):
+    """Problems with the lines of a block (empty when each is a plain pg_hba rule, or with kind `ident` a
+    plain pg_ident map line, or a comment)."""
+    pattern, what = (IDENT_LINE_RE, "pg_ident map line") if kind == "ident" else (LINE_RE, "pg_hba rule")
     problems = []
     for number, line in enumerate(lines, 1):
         text = str(line)
         if "\n" in text or "\r" in text:
             problems.append("line %d holds a line break" % number)
-        elif text.strip() and not text.lstrip().startswith("#") and not LINE_RE.match(text.strip()):
-            problems.append("line %d is not a pg_hba rule this collection writes: %r" % (number, text))
+        elif text.strip() and not text.lstrip().startswith("#") and not pattern.match(text.strip()):
+            problems.append("line %d is not a %s this collection writes: %r" % (number, what, text))
     return problems
 
 
-def replace_block(text, name, lines, present=True):
+def replace_block(text, name, lines, present=True, kind="hba"):
     """Return `text` with the block `name` set to `lines` (or removed when not `present`).
 
     A new block goes at the top of the file; an existing one stays where it is.
     """
     begin, end = markers(name)
-    problems = check_lines(lines) if present else []
+    problems = check_lines(lines, kind) if present else []
     if problems:
         raise PgHbaError("; ".join(problems))
     old = text.splitlines(True)

@@ -36,6 +36,15 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  kind:
+    description:
+      - V(hba) for pg_hba.conf rules; V(ident) for pg_ident.conf map lines (C(MAP SYSTEM-USER PG-USER), plain names).
+      - PostgreSQL 16 and later check an ident file through C(pg_ident_file_mappings); older ones cannot, and the
+        lines are only checked against the plain form.
+    type: str
+    choices: [hba, ident]
+    default: hba
+    version_added: 0.2.0
   postgresql_port:
     description: Port of the cluster that reads this file; the check connects over its socket as C(postgres).
     type: int
@@ -83,15 +92,23 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils.pg_hba import PgHbaError, replace_block
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError, read_text, write_atomically
 
-ERRORS_SQL = "SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number"
+ERRORS_SQL = {
+    "hba": "SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number;\n",
+    # pg_ident_file_mappings exists from PostgreSQL 16; an older server has nothing to check it with.
+    "ident": "SELECT to_regclass('pg_catalog.pg_ident_file_mappings') IS NOT NULL AS can_check \\gset\n"
+             "\\if :can_check\n"
+             "SELECT line_number || ': ' || error FROM pg_ident_file_mappings WHERE error IS NOT NULL "
+             "ORDER BY line_number;\n"
+             "\\endif\n",
+}
 
 
-def postgresql_errors(module, port):
+def postgresql_errors(module, port, kind="hba"):
     """(errors, reachable): PostgreSQL's parse errors of the file on disk."""
-    argv = ["psql", "-X", "-A", "-t", "-q", "-p", str(port), "-d", "postgres", "-c", ERRORS_SQL]
+    argv = ["psql", "-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-p", str(port), "-d", "postgres", "-f", "-"]
     if os.geteuid() == 0:
         argv = ["runuser", "-u", "postgres", "--"] + argv
-    rc, out, err = module.run_command(argv, check_rc=False)
+    rc, out, err = module.run_command(argv, data=ERRORS_SQL[kind], binary_data=True, check_rc=False)
     if rc != 0:
         return [err.strip() or out.strip()], False
     return [line for line in out.splitlines() if line.strip()], True
@@ -104,6 +121,7 @@ def main():
             name=dict(type="str", required=True),
             lines=dict(type="list", elements="str", default=[]),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            kind=dict(type="str", choices=["hba", "ident"], default="hba"),
             postgresql_port=dict(type="int", default=5432),
             check=dict(type="bool", default=True),
         ),
@@ -115,7 +133,7 @@ def main():
     try:
         before = read_text(path)
         after = replace_block(before, module.params["name"], module.params["lines"],
-                              module.params["state"] == "present")
+                              module.params["state"] == "present", module.params["kind"])
     except (PgHbaError, TextFileError) as exc:
         module.fail_json(msg="%s left unchanged: %s" % (path, exc))
     changed = after != before
@@ -127,7 +145,7 @@ def main():
 
     write_atomically(path, after)
     if module.params["check"]:
-        errors, reachable = postgresql_errors(module, module.params["postgresql_port"])
+        errors, reachable = postgresql_errors(module, module.params["postgresql_port"], module.params["kind"])
         if not reachable:
             module.warn("PostgreSQL could not check %s (%s); it takes effect at the next reload" % (path, errors[0]))
         elif errors:

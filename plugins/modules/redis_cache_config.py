@@ -10,7 +10,8 @@ short_description: Write a cache Redis (or Valkey) instance's config files and c
 description:
   - Renders the instance's config file and its password file from the settings, compares them with the files
     there now, and, when the instance runs and every changed setting can change live, applies the changes to the
-    running server with C(CONFIG SET) so that the cache stays warm. Then writes the files.
+    running server with C(CONFIG SET) so that the cache stays warm. Then writes the files, and makes the
+    instance's own data directory (mode C(0750), the server's user's) when it is missing.
   - Returns RV(restart_required) when a changed setting applies only at start, as community.postgresql's
     C(postgresql_set) does. The restart itself is M(fediops.mastodon.service_apply)'s, from the settings the
     instance started with.
@@ -100,6 +101,7 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import 
     TextFileError, group_id, read_text, user_id, write_atomically)
 
 MODE = "0640"
+DIR_MODE = "0750"
 
 
 def main():
@@ -150,6 +152,19 @@ def main():
         result["diff"] = dict(before=now[paths["conf"]], after=wanted[paths["conf"]],
                               before_header=paths["conf"], after_header=paths["conf"])
     uid, gid = user_id(paths["user"]), group_id(paths["user"])
+    # The instance's own data directory (dump.rdb, nodes), the server's user's alone. A preview on a host
+    # without the server yet has no such user: it only says the directory would be made.
+    if not os.path.isdir(paths["dir"]):
+        result["changed"] = True
+        if not module.check_mode:
+            try:
+                os.makedirs(paths["dir"], mode=int(DIR_MODE, 8))
+            except OSError as exc:
+                module.fail_json(msg="cannot create %s: %s" % (paths["dir"], exc), **result)
+    if os.path.isdir(paths["dir"]) and uid is not None:
+        dir_args = module.load_file_common_arguments(dict(path=paths["dir"], owner=paths["user"], group=paths["user"],
+                                                          mode=DIR_MODE))
+        result["changed"] = module.set_fs_attributes_if_different(dir_args, result["changed"])
     for path, text in wanted.items():
         if text != now[path]:
             result["changed"] = True

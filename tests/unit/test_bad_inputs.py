@@ -102,7 +102,13 @@ CASES = [
     ("listen_addr hostname", check("pgbouncer_listen_addr", "pgbouncer_listen_addr", "pgb.internal"), "pgbouncer_listen_addr"),
     ("PostgreSQL listens on a hostname", check("read_replica_listen_addresses", "listen_addresses", ["db.example.com"]),
      "read_replica_listen_addresses"),
-    ("PgBouncer reaches PostgreSQL by name", check("pgbouncer_postgresql_host", "ip", "db1.example.com"),
+    ("PgBouncer reaches PostgreSQL by name", check("pgbouncer_postgresql_host", "pg_host", "db1.example.com"),
+     "pgbouncer_postgresql_host"),
+    ("PgBouncer reaches PostgreSQL at a relative socket path", check("pgbouncer_postgresql_host", "pg_host", "run/postgresql"),
+     "pgbouncer_postgresql_host"),
+    ("socket directory with a space", check("pgbouncer_mastodon_db_host", "pg_host", "/var/run/my sockets"),
+     "pgbouncer_mastodon_db_host"),
+    ("socket directory with a quote", check("pgbouncer_postgresql_host", "pg_host", "/var/run/'pg"),
      "pgbouncer_postgresql_host"),
     ("streaming binds a quoted address", check("streaming_bind", "ip", '127.0.0.1"'), "streaming_bind"),
     # Names written unquoted into pg_hba.conf, SQL and pgbouncer.ini.
@@ -237,6 +243,10 @@ GOOD = [
     ["pgbouncer_reserve_pool_timeout", "int>=0", 0],
     ["pgbouncer_extra_settings", "settings", {"server_lifetime": 3600, "application_name_add_host": 1}],
     ["streaming_exec_start", "one_line", "/usr/bin/node ./streaming"],
+    ["pgbouncer_postgresql_host", "pg_host", "/var/run/postgresql"],
+    ["pgbouncer_postgresql_host", "pg_host", "localhost"],
+    ["pgbouncer_postgresql_host", "pg_host", "10.0.0.5"],
+    ["pgbouncer_mastodon_db_host", "pg_host", "fd00::5"],
 ]
 
 

@@ -65,7 +65,26 @@ def test_pg_hba_lets_pgbouncer_in_with_this_kind_of_secret(host):
     hba = run_ok(host, "runuser -u postgres -- psql -X -A -t -q -d postgres -c 'SHOW hba_file'").strip()
     lines = [line.split() for line in host.file(hba).content_string.splitlines()
              if line.strip() and not line.startswith("#")]
-    assert lines[0] == ["host", "mastodon_production", "mastodon", "127.0.0.1/32", auth_type(host)]
+    # PgBouncer reaches PostgreSQL over its Unix socket as the system user postgres: a peer line with the
+    # role's map, ahead of Debian's own; loopback TCP asks for the secret kind of userlist.txt.
+    assert lines[0] == ["local", "mastodon_production", "mastodon", "peer", "map=fediops_pgbouncer"]
+    assert lines[1] == ["host", "mastodon_production", "mastodon", "127.0.0.1/32", auth_type(host)]
+    ident = run_ok(host, "runuser -u postgres -- psql -X -A -t -q -d postgres -c 'SHOW ident_file'").strip()
+    maps = [line.split() for line in host.file(ident).content_string.splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert maps[:2] == [["fediops_pgbouncer", "postgres", "mastodon"], ["fediops_pgbouncer", "mastodon", "mastodon"]]
+
+
+def test_mastodons_own_user_still_logs_in_by_peer_over_the_socket(host):
+    """Debian's rule for the socket (a system user logs in as the role of its name) still holds for Mastodon's
+    user, as before the role: operators' `sudo -u mastodon psql` and pg_dump keep working, with no password."""
+    res = host.run("cd /tmp && runuser -u mastodon -- psql -X -w -A -t -q -h /var/run/postgresql -p 5432 "
+                   "mastodon_production -c 'SELECT current_user'")
+    assert res.rc == 0 and res.stdout.strip() == "mastodon", res.stderr
+    # Another system user does not get in as mastodon: the map names postgres and mastodon only.
+    res = host.run("cd /tmp && runuser -u nobody -- psql -X -w -A -t -q -h /var/run/postgresql -p 5432 -U mastodon "
+                   "mastodon_production -c 'SELECT 1'")
+    assert res.rc != 0
 
 
 def test_login_with_the_right_password_works_on_a_fresh_server_connection(host):
@@ -75,7 +94,8 @@ def test_login_with_the_right_password_works_on_a_fresh_server_connection(host):
     res = psql(host, "SELECT current_user, inet_server_port(), backend_start > now() - interval '30 seconds' "
                      "FROM pg_stat_activity WHERE pid = pg_backend_pid()")
     assert res.rc == 0, res.stderr
-    assert res.stdout.strip() == "mastodon|5432|t"
+    # No server port: PgBouncer's server connection came in on PostgreSQL's Unix socket.
+    assert res.stdout.strip() == "mastodon||t"
     log = host.file("/var/log/postgresql/pgbouncer.log").content_string
     assert "wrong password type" not in log
 
@@ -101,7 +121,7 @@ def test_admin_console_shows_transaction_pools(host):
 
 def test_mastodon_env_points_at_pgbouncer_and_services_picked_it_up(host):
     env = host.file(ENV_FILE).content_string
-    for line in ["DB_HOST=127.0.0.1", "DB_PORT=6432", "DB_NAME=mastodon_production", "DB_USER=mastodon",
+    for line in ["DB_HOST=/var/run/postgresql", "DB_PORT=6432", "DB_NAME=mastodon_production", "DB_USER=mastodon",
                  "PREPARED_STATEMENTS=false"]:
         assert re.search("^%s$" % re.escape(line), env, re.M), line
     # Each Mastodon service (re)started after the last change of its env file, so it runs with it.

@@ -1,10 +1,11 @@
-"""Mastodon's processes on the stand-in really reach PostgreSQL through PgBouncer.
+"""Mastodon's processes on the stand-in really reach PostgreSQL through PgBouncer, over Unix sockets.
 
 Each running process (Puma's web worker, the Sidekiq process, the streaming server) reports a real
-pooled connection: the client end's local port, which PgBouncer's SHOW CLIENTS must list, and the
-server end's port, which must be PostgreSQL's own 5432 behind PgBouncer. They read this round's
-password from .env.production with Ruby's and npm's dotenv, so its quotes, $, \\, # and non-ASCII
-letters must survive both readers.
+pooled connection and its own PID: PgBouncer's SHOW CLIENTS must list a Unix-socket client with that
+PID (`remote_pid`), and the server end, seen from PostgreSQL, must be its Unix socket too (no server
+address), as the role wires PgBouncer to the PostgreSQL beside it. They read this round's password
+from .env.production with Ruby's and npm's dotenv, so its quotes, $, \\, # and non-ASCII letters must
+survive both readers.
 """
 
 import os
@@ -24,7 +25,7 @@ RESERVE_POOL_SIZE = 5
 
 
 def pgbouncer_clients(host):
-    """(addr, port) of every client PgBouncer holds for mastodon_production."""
+    """(addr, remote_pid) of every client PgBouncer holds for mastodon_production."""
     out = run_ok(host, f"PGPASSWORD={shlex.quote(ADMIN_PASSWORD)} psql -X -A -q -P footer=off "
                        "-h 127.0.0.1 -p 6432 -U pgbouncer pgbouncer -c 'SHOW CLIENTS'")
     header, *rows = [line.split("|") for line in out.splitlines() if "|" in line]
@@ -32,7 +33,7 @@ def pgbouncer_clients(host):
     for row in rows:
         record = dict(zip(header, row))
         if record.get("database") == "mastodon_production":
-            found.add((record["addr"], int(record["port"])))
+            found.add((record["addr"], int(record["remote_pid"])))
     return found
 
 
@@ -50,17 +51,19 @@ def test_process_logs_in_through_pgbouncer(host, reports, kind):
     primary = reports[kind]["primary"]
     assert primary["ok"], f"{kind} could not query: {primary.get('error')}"
     assert primary["port"] == 6432, f"{kind} is configured for port {primary['port']}"
-    # The server end of the connection is PostgreSQL itself, reached by PgBouncer.
-    assert primary["server_port"] == 5432
+    assert primary["host"] == "/var/run/postgresql", f"{kind} reaches PgBouncer at {primary['host']}"
+    assert primary["local_port"] is None, f"{kind} connected over TCP, not PgBouncer's socket"
+    # PostgreSQL sees the server end on its Unix socket (inet_server_port() is NULL there): PgBouncer
+    # reached the PostgreSQL beside it without TCP.
+    assert primary["server_port"] is None and primary["server_addr"] is None, primary
     assert primary["in_recovery"] is False
-    assert primary["local_port"], f"{kind} did not connect over TCP"
 
 
 @pytest.mark.parametrize("kind", ["web", "sidekiq", "streaming"])
 def test_pgbouncer_lists_the_process_connection(host, reports, kind):
     clients = pgbouncer_clients(host)
-    local_port = reports[kind]["primary"]["local_port"]
-    assert ("127.0.0.1", local_port) in clients, f"{kind}'s connection (port {local_port}) is not among {clients}"
+    pid = reports[kind]["pid"]
+    assert ("unix", pid) in clients, f"{kind} (PID {pid}) is not among PgBouncer's socket clients {clients}"
 
 
 def test_rails_processes_run_without_prepared_statements(reports):

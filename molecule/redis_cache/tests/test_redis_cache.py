@@ -38,6 +38,9 @@ def test_instance_runs_from_debians_template_unit(host):
     assert PASSWORD not in conf.content_string, "the password belongs in the separate password file"
     secret = host.file(f["secret"])
     assert secret.user == f["server"] and secret.mode == 0o640
+    # The instance's own data directory, made by redis_cache_config, is the server's alone.
+    data = host.file(f["dir"])
+    assert data.is_directory and (data.user, data.group, data.mode) == (f["server"], f["server"], 0o750)
 
 
 def test_config_get_shows_a_cache_without_persistence(host):

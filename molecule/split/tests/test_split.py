@@ -84,10 +84,10 @@ def test_every_process_reaches_postgresql_through_pgbouncer(app, reports, kind):
         clients = {(c["addr"], int(c["port"])) for c in show_clients(DB1, "/var/run/postgresql")}
         assert (address(app), primary["local_port"]) in clients
     else:
-        # The host's own PgBouncer, which reaches db1 over TCP.
-        assert primary["host"] == "127.0.0.1"
-        clients = {(c["addr"], int(c["port"])) for c in show_clients(app, "127.0.0.1")}
-        assert ("127.0.0.1", primary["local_port"]) in clients
+        # The host's own PgBouncer over its Unix socket; PgBouncer reaches db1 over TCP.
+        assert primary["host"] == "/var/run/postgresql"
+        clients = {(c["addr"], int(c["remote_pid"])) for c in show_clients(app, "127.0.0.1")}
+        assert ("unix", reports[kind]["pid"]) in clients
 
 
 @pytest.mark.parametrize("kind", ["web", "sidekiq"])

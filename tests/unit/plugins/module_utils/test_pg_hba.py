@@ -30,3 +30,31 @@ def test_absent_removes_only_its_block():
 def test_a_begin_without_end_is_an_error():
     with pytest.raises(PgHbaError, match="no '# END"):
         replace_block("# BEGIN fediops.mastodon a\n" + DEBIAN, "a", [RULE])
+
+
+IDENT = "# MAPNAME       SYSTEM-USERNAME         PG-USERNAME\n"
+
+
+def test_an_ident_block_holds_plain_map_lines_and_goes_first():
+    lines = ["# PgBouncer logs in as mastodon", "fediops_pgbouncer    postgres    mastodon",
+             "fediops_pgbouncer    mastodon    mastodon"]
+    text = replace_block(IDENT, "pgbouncer", lines, kind="ident")
+    assert text.startswith("# BEGIN fediops.mastodon pgbouncer\n") and text.endswith(IDENT)
+    assert replace_block(text, "pgbouncer", lines, kind="ident") == text
+
+
+@pytest.mark.parametrize("line", [
+    "local    mastodon_production    mastodon    peer",  # a pg_hba rule is not a map line
+    "fediops_pgbouncer    /^(.*)$    mastodon",  # no regular expressions
+    "fediops_pgbouncer    postgres",  # a column missing
+    "fediops_pgbouncer    postgres    mastodon    extra",
+    "fediops_pgbouncer    postgres    \"mastodon\"",
+])
+def test_an_ident_block_refuses_what_is_not_a_plain_map_line(line):
+    with pytest.raises(PgHbaError, match="pg_ident map line"):
+        replace_block(IDENT, "pgbouncer", [line], kind="ident")
+
+
+def test_a_map_line_is_not_a_pg_hba_rule():
+    with pytest.raises(PgHbaError, match="pg_hba rule"):
+        replace_block(DEBIAN, "pgbouncer", ["fediops_pgbouncer    postgres    mastodon"])
