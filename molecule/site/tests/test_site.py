@@ -394,5 +394,7 @@ def test_a_preview_of_a_change_names_exactly_what_the_real_run_changes(host):
         predicted, done = what_changed(preview), what_changed(real)
         assert done[1], "the change restarted or reloaded nothing: the comparison would prove little"
         assert predicted == done
+        # A bigger pool is a reload: PgBouncer keeps every client (its open-file limit did not move).
+        assert "reload pgbouncer.service" in done[1] and "restart pgbouncer.service" not in done[1], done[1]
     finally:
         play(host, {}, "previewed-change-undone.log")
