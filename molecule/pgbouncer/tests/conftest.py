@@ -19,6 +19,8 @@ PROJECT_DIR = os.path.dirname(os.path.dirname(SCENARIO_DIR))
 # The Mastodon database password of each round (vars/test_secrets.yml).
 PASSWORDS = {"md5": "p'a$b\"c\\d \u00e9t\u00e9", "scram-sha-256": "Mast0don #pw \"x\" $y \\z \u00fcber"}
 ADMIN_PASSWORD = "Adm1n:pgb%secret"
+# PgBouncer processes of each round (converge.yml): the scram-sha-256 round runs two with so_reuseport.
+PROCESSES = {"md5": 1, "scram-sha-256": 2}
 MAX_CLIENT_CONN = 1000
 INI = "/etc/pgbouncer/pgbouncer.ini"
 USERLIST = "/etc/pgbouncer/userlist.txt"
@@ -57,10 +59,37 @@ def main_pid(host):
     return run_ok(host, "systemctl show -p MainPID --value pgbouncer").strip()
 
 
+def processes(host):
+    """How many PgBouncer processes this round runs."""
+    return PROCESSES[auth_type(host)]
+
+
+def extra_units(host):
+    """pgbouncer-extra@N.service of this round's processes beyond the first."""
+    return [f"pgbouncer-extra@{n}.service" for n in range(2, processes(host) + 1)]
+
+
+def admin_sockets(host):
+    """The socket directory of each process's admin console: pgbouncer.service's, then the extras'."""
+    return ["/var/run/postgresql"] + [f"/run/postgresql/pgbouncer-{n}" for n in range(2, processes(host) + 1)]
+
+
+def show_clients(host):
+    """SHOW CLIENTS of every process, each row with the index of its process."""
+    rows = []
+    for index, socket in enumerate(admin_sockets(host)):
+        out = run_ok(host, f"PGPASSWORD={shlex.quote(ADMIN_PASSWORD)} psql -X -A -q -P footer=off "
+                           f"-h {socket} -p 6432 -U pgbouncer pgbouncer -c 'SHOW CLIENTS'")
+        header, *lines = [line.split("|") for line in out.splitlines() if "|" in line]
+        rows += [dict(zip(header, line), process=index) for line in lines]
+    return rows
+
+
 def restart_pgbouncer(host):
     """A restart, clearing systemd's start-limit counter so that later restarts are not refused."""
-    run_ok(host, "systemctl restart pgbouncer && systemctl reset-failed pgbouncer; "
-                 "for i in $(seq 50); do ss -ltnH | grep -q '127.0.0.1:6432 ' && exit 0; sleep 0.2; done; exit 1")
+    run_ok(host, "systemctl restart pgbouncer && systemctl reset-failed 'pgbouncer*'; "
+                 f"for i in $(seq 50); do [ $(ss -ltnH | grep -c '127.0.0.1:6432 ') -eq {processes(host)} ] && exit 0; "
+                 "sleep 0.2; done; exit 1")
 
 
 def inventory():

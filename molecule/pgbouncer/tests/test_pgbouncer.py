@@ -5,10 +5,12 @@ import os
 import re
 import shlex
 import sys
+import time
 
 from conftest import (
     ADMIN_PASSWORD, CONVERGE_LOG, ENV_FILE, INI, MAX_CLIENT_CONN, PASSWORDS, PROJECT_DIR, USERLIST,
-    admin, ansible_playbook, auth_type, main_pid, password, pgbench, psql, restart_pgbouncer, run_ok,
+    admin, admin_sockets, ansible_playbook, auth_type, extra_units, main_pid, password, pgbench, processes, psql,
+    restart_pgbouncer, run_ok, show_clients,
 )
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
@@ -39,6 +41,22 @@ def test_service_is_active_and_listens_on_loopback_6432_only(host):
     assert addresses == ["127.0.0.1:6432"]
     # That socket is PgBouncer's: its admin console answers there.
     assert admin(host, "SHOW VERSION").rc == 0
+
+
+def test_each_process_of_the_round_listens_on_the_one_port(host):
+    """The scram-sha-256 round runs two processes (so_reuseport): two listeners on 127.0.0.1:6432, each
+    process with its own admin socket; the md5 round runs one and no extra unit."""
+    listeners = [line for line in run_ok(host, "ss -ltnH").splitlines() if line.split()[3] == "127.0.0.1:6432"]
+    assert len(listeners) == processes(host)
+    for unit in extra_units(host):
+        assert host.service(unit).is_running and host.service(unit).is_enabled
+    for socket in admin_sockets(host):
+        res = host.run(f"PGPASSWORD={shlex.quote(ADMIN_PASSWORD)} psql -X -A -t -q -h {socket} -p 6432 -U pgbouncer "
+                       "pgbouncer -c 'SHOW CONFIG'")
+        assert res.rc == 0, res.stderr
+        assert re.search(r"^so_reuseport\|%d\|" % (1 if processes(host) > 1 else 0), res.stdout, re.M), res.stdout
+    stray = host.run("systemctl list-units --plain --no-legend --state=active 'pgbouncer-extra@*'").stdout.split()
+    assert sorted(u for u in stray if u.startswith("pgbouncer-extra@")) == extra_units(host)
 
 
 def test_files_are_private_and_hold_no_plaintext(host):
@@ -109,19 +127,24 @@ def test_login_with_a_wrong_password_fails(host):
 
 def test_admin_console_shows_transaction_pools(host):
     assert psql(host, "SELECT 1").rc == 0
-    res = host.run(f"PGPASSWORD={shlex.quote(ADMIN_PASSWORD)} psql -X -A -q -P footer=off "
-                   "-h 127.0.0.1 -p 6432 -U pgbouncer -d pgbouncer -c 'SHOW POOLS'")
-    assert res.rc == 0, res.stderr
-    header, *rows = [line.split("|") for line in res.stdout.splitlines()]
-    pools = {row[header.index("database")]: row[header.index("pool_mode")] for row in rows}
-    assert pools["mastodon_production"] == "transaction"
+    # With two processes, that login reached one of them: ask each (a pool shows once it was used).
+    modes = set()
+    for socket in admin_sockets(host):
+        res = host.run(f"PGPASSWORD={shlex.quote(ADMIN_PASSWORD)} psql -X -A -q -P footer=off "
+                       f"-h {socket} -p 6432 -U pgbouncer -d pgbouncer -c 'SHOW POOLS'")
+        assert res.rc == 0, res.stderr
+        header, *rows = [line.split("|") for line in res.stdout.splitlines()]
+        modes |= {row[header.index("pool_mode")] for row in rows if row[header.index("database")] == "mastodon_production"}
+    assert modes == {"transaction"}
     # Only the admin user may use the console.
     assert psql(host, "SHOW POOLS", user="mastodon", db="pgbouncer").rc != 0
 
 
 def test_mastodon_env_points_at_pgbouncer_and_services_picked_it_up(host):
     env = host.file(ENV_FILE).content_string
-    for line in ["DB_HOST=/var/run/postgresql", "DB_PORT=6432", "DB_NAME=mastodon_production", "DB_USER=mastodon",
+    # One process: its socket. Two: TCP, which the kernel spreads over them.
+    db_host = "/var/run/postgresql" if processes(host) == 1 else "127.0.0.1"
+    for line in ["DB_HOST=" + db_host, "DB_PORT=6432", "DB_NAME=mastodon_production", "DB_USER=mastodon",
                  "PREPARED_STATEMENTS=false"]:
         assert re.search("^%s$" % re.escape(line), env, re.M), line
     # Each Mastodon service (re)started after the last change of its env file, so it runs with it.
@@ -135,7 +158,8 @@ def test_open_file_limit_covers_max_client_conn(host):
     # The role's cap, whatever the pools need (MAX_CLIENT_CONN + 1 x (20 + 5) + 64): a pool change is a reload.
     expected = 20000
     assert MAX_CLIENT_CONN + 1 * (20 + 5) + 64 < expected
-    assert run_ok(host, "systemctl show -p LimitNOFILE --value pgbouncer").strip() == str(expected)
+    for unit in ["pgbouncer"] + extra_units(host):
+        assert run_ok(host, f"systemctl show -p LimitNOFILE --value {unit}").strip() == str(expected), unit
     limits = host.file(f"/proc/{main_pid(host)}/limits").content_string
     assert re.search(r"^Max open files\s+%d\s+%d" % (expected, expected), limits, re.M)
 
@@ -179,6 +203,7 @@ rm -f "$out"
 
 def test_reloads_under_writing_load_lose_nothing(host, pgbench_tables):
     before = main_pid(host)
+    extras_before = [(unit, extra_pid(host, unit), sighups(host, unit)) for unit in extra_units(host)]
     action = ("for i in 1 2 3 4; do systemctl reload pgbouncer; sleep 1; done; "
               f"PGPASSWORD={ADMIN_PASSWORD!r} psql -X -q -h 127.0.0.1 -p 6432 -U pgbouncer pgbouncer -c RELOAD")
     res = host.run("bash -c %s" % shlex.quote(LOAD.format(bench=pgbench(host, "-n -c 10 -j 2 -T 6"), action=action)))
@@ -188,6 +213,37 @@ def test_reloads_under_writing_load_lose_nothing(host, pgbench_tables):
     assert "aborted" not in out, out
     assert int(re.search(r"number of transactions actually processed: (\d+)", out).group(1)) > 0
     assert main_pid(host) == before, "a reload must keep the PgBouncer process"
+    for unit, pid, hups in extras_before:
+        assert extra_pid(host, unit) == pid, f"{unit} was restarted by a reload"
+        assert sighups(host, unit) > hups, f"{unit} was not reloaded with pgbouncer.service"
+
+
+def extra_pid(host, unit):
+    return run_ok(host, f"systemctl show -p MainPID --value {unit}").strip()
+
+
+def sighups(host, unit):
+    """How often the extra process `unit` re-read its configuration, from its own log file."""
+    number = unit.split("@")[1].split(".")[0]
+    return int(run_ok(host, f"grep -c 'got SIGHUP' /var/log/postgresql/pgbouncer-{number}.log || true").strip() or 0)
+
+
+def test_clients_spread_over_the_processes(host, pgbench_tables):
+    """With two processes, a TCP client load lands on both: each lists clients while pgbench runs."""
+    if processes(host) == 1:
+        return
+    pid = run_ok(host, "nohup sh -c %s >/var/tmp/spread.out 2>&1 & echo $!" % shlex.quote(
+        pgbench(host, "-n -S -c 40 -j 2 -T 6"))).strip()
+    seen = set()
+    for _attempt in range(20):
+        seen |= {c["process"] for c in show_clients(host) if c["database"] == "mastodon_production"}
+        if seen == set(range(processes(host))):
+            break
+        time.sleep(0.3)
+    run_ok(host, f"while kill -0 {pid} 2>/dev/null; do sleep 0.3; done")
+    out = host.file("/var/tmp/spread.out").content_string
+    assert "number of failed transactions: 0 " in out, out
+    assert seen == set(range(processes(host))), f"clients landed on processes {seen} only"
 
 
 def test_restart_under_writing_load_aborts_every_client(host, pgbench_tables):

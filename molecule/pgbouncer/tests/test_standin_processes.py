@@ -1,20 +1,21 @@
-"""Mastodon's processes on the stand-in really reach PostgreSQL through PgBouncer, over Unix sockets.
+"""Mastodon's processes on the stand-in really reach PostgreSQL through PgBouncer.
 
 Each running process (Puma's web worker, the Sidekiq process, the streaming server) reports a real
-pooled connection and its own PID: PgBouncer's SHOW CLIENTS must list a Unix-socket client with that
-PID (`remote_pid`), and the server end, seen from PostgreSQL, must be its Unix socket too (no server
-address), as the role wires PgBouncer to the PostgreSQL beside it. They read this round's password
-from .env.production with Ruby's and npm's dotenv, so its quotes, $, \\, # and non-ASCII letters must
-survive both readers.
+pooled connection and its own PID. With one PgBouncer process (the md5 round) they connect over its
+Unix socket: SHOW CLIENTS must list a socket client with that PID (`remote_pid`). With two processes
+sharing the port (the scram-sha-256 round, so_reuseport) they connect over TCP, which the kernel
+spreads over the processes: one process's SHOW CLIENTS must list the client end's port. Either way the
+server end, seen from PostgreSQL, is its Unix socket (no server address): the role wires PgBouncer to
+the PostgreSQL beside it. They read this round's password from .env.production with Ruby's and npm's
+dotenv, so its quotes, $, \\, # and non-ASCII letters must survive both readers.
 """
 
 import os
-import shlex
 import sys
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, psql, run_ok
+from conftest import processes, psql, run_ok, show_clients
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from standin_report import http_report, oneoff_report, sidekiq_report  # noqa: E402
@@ -22,19 +23,6 @@ from standin_report import http_report, oneoff_report, sidekiq_report  # noqa: E
 # vars/test_secrets.yml leaves these at the role's defaults.
 DEFAULT_POOL_SIZE = 20
 RESERVE_POOL_SIZE = 5
-
-
-def pgbouncer_clients(host):
-    """(addr, remote_pid) of every client PgBouncer holds for mastodon_production."""
-    out = run_ok(host, f"PGPASSWORD={shlex.quote(ADMIN_PASSWORD)} psql -X -A -q -P footer=off "
-                       "-h 127.0.0.1 -p 6432 -U pgbouncer pgbouncer -c 'SHOW CLIENTS'")
-    header, *rows = [line.split("|") for line in out.splitlines() if "|" in line]
-    found = set()
-    for row in rows:
-        record = dict(zip(header, row))
-        if record.get("database") == "mastodon_production":
-            found.add((record["addr"], int(record["remote_pid"])))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +39,12 @@ def test_process_logs_in_through_pgbouncer(host, reports, kind):
     primary = reports[kind]["primary"]
     assert primary["ok"], f"{kind} could not query: {primary.get('error')}"
     assert primary["port"] == 6432, f"{kind} is configured for port {primary['port']}"
-    assert primary["host"] == "/var/run/postgresql", f"{kind} reaches PgBouncer at {primary['host']}"
-    assert primary["local_port"] is None, f"{kind} connected over TCP, not PgBouncer's socket"
+    if processes(host) == 1:
+        assert primary["host"] == "/var/run/postgresql", f"{kind} reaches PgBouncer at {primary['host']}"
+        assert primary["local_port"] is None, f"{kind} connected over TCP, not PgBouncer's socket"
+    else:
+        assert primary["host"] == "127.0.0.1", f"{kind} reaches PgBouncer at {primary['host']}"
+        assert primary["local_port"], f"{kind} did not connect over TCP"
     # PostgreSQL sees the server end on its Unix socket (inet_server_port() is NULL there): PgBouncer
     # reached the PostgreSQL beside it without TCP.
     assert primary["server_port"] is None and primary["server_addr"] is None, primary
@@ -61,9 +53,13 @@ def test_process_logs_in_through_pgbouncer(host, reports, kind):
 
 @pytest.mark.parametrize("kind", ["web", "sidekiq", "streaming"])
 def test_pgbouncer_lists_the_process_connection(host, reports, kind):
-    clients = pgbouncer_clients(host)
-    pid = reports[kind]["pid"]
-    assert ("unix", pid) in clients, f"{kind} (PID {pid}) is not among PgBouncer's socket clients {clients}"
+    clients = [c for c in show_clients(host) if c["database"] == "mastodon_production"]
+    report = reports[kind]
+    if processes(host) == 1:
+        found = [c for c in clients if (c["addr"], int(c["remote_pid"])) == ("unix", report["pid"])]
+    else:
+        found = [c for c in clients if (c["addr"], int(c["port"])) == ("127.0.0.1", report["primary"]["local_port"])]
+    assert len(found) == 1, f"{kind} (PID {report['pid']}) is not among PgBouncer's clients {clients}"
 
 
 def test_rails_processes_run_without_prepared_statements(reports):

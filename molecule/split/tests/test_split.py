@@ -188,14 +188,15 @@ def test_pgbouncer_admits_the_application_hosts_only():
 def test_postgresql_connections_stay_within_the_plan_under_load():
     """pgbench from both application hosts at once, through their PgBouncer; db1 is sampled meanwhile."""
     run_ok(DB1, "cd /tmp && runuser -u mastodon -- pgbench -q -i -s 1 -h /var/run/postgresql mastodon_production")
-    # Round one: db1's own PgBouncer (from loopback), 20 + 5 reserve. Round two: the two application
-    # hosts' PgBouncers, 10 + 5 each (db1's PgBouncer of round one is stopped).
+    # Round one: db1's own PgBouncer (over PostgreSQL's Unix socket: no client address), 20 + 5 reserve.
+    # Round two: the two application hosts' PgBouncers, 10 + 5 each (db1's PgBouncer of round one is stopped).
     if placement() == "primary":
-        cap, sources = 25, "'127.0.0.1'"
+        cap, where = 25, "client_addr IS NULL"
     else:
-        cap, sources = 2 * (10 + 5), ", ".join(f"'{address(host(name))}'" for name in APPS)
+        cap = 2 * (10 + 5)
+        where = "host(client_addr) IN (%s)" % ", ".join(f"'{address(host(name))}'" for name in APPS)
     query = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'mastodon' AND backend_type = 'client backend' "
-             f"AND host(client_addr) IN ({sources})")
+             f"AND {where}")
     samples = []
     stop = threading.Event()
 
