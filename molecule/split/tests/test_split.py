@@ -83,6 +83,12 @@ def test_every_process_reaches_postgresql_through_pgbouncer(app, reports, kind):
         assert primary["host"] == address(DB1)
         clients = {(c["addr"], int(c["port"])) for c in show_clients(DB1, "/var/run/postgresql")}
         assert (address(app), primary["local_port"]) in clients
+    elif kind == "streaming":
+        # The streaming server reads from the replica through the host's own PgBouncer, at the loopback
+        # address scale.yml gives read_replica (a drop-in sets its DB_HOST): a TCP client.
+        assert primary["host"] == "127.0.0.1"
+        clients = {(c["addr"], int(c["port"])) for c in show_clients(app, "127.0.0.1")}
+        assert ("127.0.0.1", primary["local_port"]) in clients
     else:
         # The host's own PgBouncer over its Unix socket; PgBouncer reaches db1 over TCP.
         assert primary["host"] == "/var/run/postgresql"
