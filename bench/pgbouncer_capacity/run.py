@@ -57,8 +57,11 @@ def run_seconds(secs, clients):
 
 
 def pgbench(name, args, host, port):
-    res = inside(name, "PGPASSWORD=%s pgbench -h %s -p %d -U mastodon %s mastodon_production"
-                 % (shlex.quote(PASSWORD), host, port, args), check=False)
+    # PostgreSQL's own socket takes Mastodon's system user by peer (the role's pg_ident map), as Mastodon
+    # would connect; every other path asks for the password.
+    user = "cd /tmp && runuser -u mastodon -- " if host.startswith("/") and port == 5432 else ""
+    res = inside(name, "%senv PGPASSWORD=%s pgbench -h %s -p %d -U mastodon %s mastodon_production"
+                 % (user, shlex.quote(PASSWORD), host, port, args), check=False)
     out = res.stdout + res.stderr
     tps = re.search(r"tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)", out)
     failed = re.search(r"number of failed transactions: (\d+)", out)
