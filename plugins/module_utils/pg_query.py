@@ -66,11 +66,15 @@ def conninfo(db="postgres", port=5432, host=None, user=None):
     return " ".join("%s=%s" % (key, quote(value)) for key, value in pairs)
 
 
-def argv(psql, conn, os_user=None, terse=False):
+def argv(psql, conn, os_user=None, terse=False, header=False):
     """psql's command line, run as `os_user` (peer authentication) through runuser when given. `terse`
-    keeps PostgreSQL's error messages to one line, without the statement (which may hold a secret)."""
+    keeps PostgreSQL's error messages to one line, without the statement (which may hold a secret).
+    `header` makes the column names the first row, for PgBouncer's SHOW commands, whose columns
+    differ between versions."""
     # -w: never prompt for a password (with a terminal, a missing .pgpass entry would wait forever).
     cmd = [psql, "-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", FIELD_SEP, "-0", "-d", conn]
+    if header:
+        cmd[cmd.index("-t")] = "--pset=footer=off"
     if terse:
         cmd[-2:-2] = ["-v", "VERBOSITY=terse"]
     return (["runuser", "-u", os_user, "--"] + cmd) if os_user else cmd

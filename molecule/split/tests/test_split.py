@@ -27,7 +27,8 @@ DB_PASSWORD = "split-Test:db/pass%1 'q'"
 ADMIN_PASSWORD = "split-Test:admin/pass%2"
 REPLICATION_PASSWORD = "split-Test:repl/pass%3"
 CACHE_PASSWORD = "split-Test:cache/pass%4"
-SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD]
+STATS_PASSWORD = "split-Test:stats/pass%5"
+SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD, STATS_PASSWORD]
 ENV_FILE = "/home/mastodon/live/.env.production"
 APPS = ["split-app1", "split-app2"]
 

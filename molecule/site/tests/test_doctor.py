@@ -1,0 +1,139 @@
+"""playbooks/doctor.yml and the metrics exporters on the converged one-host site.
+
+Idle, the doctor must name nothing, yet show that it read every part (pools, PostgreSQL, Sidekiq's
+registry, the cache). Then three real loads run at once and the doctor must name each one:
+  - pgbench through PgBouncer with 60 clients of `SELECT pg_sleep(1)` against a pool of 20: clients wait;
+  - 300 one-second jobs on `push`, which one process of 10 threads serves: the queue's oldest job waits;
+  - redis-benchmark writing 1 kB values into the cache past its 256 MB maxmemory: it evicts.
+The idle run is the same check failing to fire: each finding below exists only under its load. The
+exporters are scraped under the same load (queue length, evictions) and the doctor's own runs must leave no
+secret in their output or the host's journal.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from testinfra_helpers import run_ok  # noqa: E402
+
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+DOCTOR = os.path.join(PROJECT, "playbooks", "doctor.yml")
+DB_PASSWORD = "site-Test:db/pass%1"
+SECRETS = [DB_PASSWORD, "site-Test:admin/pass%2", "site-Test:stats/pass%3"]
+VAULT = {"vault_pgbouncer_mastodon_db_password": SECRETS[0], "vault_pgbouncer_admin_password": SECRETS[1],
+         "vault_pgbouncer_stats_password": SECRETS[2]}
+
+
+def doctor(name, duration, *extra, check=False):
+    path = os.path.join(EPHEMERAL, f"doctor-{name}.json")
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], DOCTOR,
+           "-e", json.dumps(dict(VAULT, doctor_duration=duration, doctor_report_path=path)), *extra]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle), proc.stdout
+
+
+def scrape(host, port):
+    out = run_ok(host, f"python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/metrics', timeout=5).read().decode())\"")
+    metrics = {}
+    for line in out.splitlines():
+        if line and not line.startswith("#"):
+            name, _sep, value = line.rpartition(" ")
+            metrics[name] = float(value)
+    return metrics
+
+
+def test_idle_host_names_nothing_but_was_read(host):
+    report, out = doctor("idle", 4, check=True)
+    assert report["findings"] == [], report["lines"]
+    assert report["errors"] == []
+    assert "nothing to change" in out
+    assert "changed=0" in out
+    [obs] = report["observations"].values()
+    # Every part was read: the check above could have fired.
+    assert obs["pgbouncer"]["processes"] >= 1
+    assert obs["postgresql"]["max_connections"] > 0 and obs["postgresql"]["in_recovery"] is False
+    assert len(obs["sidekiq"]["processes"]) == 4 and all(p["concurrency"] > 0 for p in obs["sidekiq"]["processes"])
+    assert obs["redis"]["policy"] == "noeviction"
+    assert obs["cache"]["endpoint"] == "127.0.0.1:6380" and obs["cache"]["maxmemory"] == 256 * 1024 * 1024
+    assert obs["host"]["puma_workers"] >= 1
+
+
+def test_exporters_answer_on_loopback_only(host):
+    listening = run_ok(host, "ss -ltnH")
+    for port in (9121, 9122):
+        assert f"127.0.0.1:{port} " in listening
+        assert f"0.0.0.0:{port} " not in listening and f"*:{port} " not in listening
+    assert scrape(host, 9121)["redis_up"] == 1
+    assert scrape(host, 9122)["redis_up"] == 1
+    # The package's own exporter (every address, :9121) is off.
+    assert host.run("systemctl is-active prometheus-redis-exporter.service").stdout.strip() != "active"
+    jobs = run_ok(host, "cat /etc/prometheus/fediops-mastodon-scrape.yml")
+    assert "127.0.0.1:9121" in jobs and "127.0.0.1:9122" in jobs
+    # Debian 12's PgBouncer exporter cannot read Debian 12's PgBouncer: not installed, no job.
+    assert "pgbouncer" not in jobs
+    assert host.run("dpkg -s prometheus-pgbouncer-exporter").rc != 0
+
+
+@pytest.fixture(scope="module")
+def loaded(host):
+    """The three loads, running while the test body samples; cleaned up after."""
+    run_ok(host, "echo 'SELECT pg_sleep(1);' > /tmp/doctor-sleep.sql && chmod 644 /tmp/doctor-sleep.sql")
+    pgbench = threading.Thread(target=host.run, args=(
+        f"PGPASSWORD='{DB_PASSWORD}' pgbench -n -h /var/run/postgresql -p 6432 -U mastodon -c 60 -T 30 "
+        "-f /tmp/doctor-sleep.sql mastodon_production > /tmp/doctor-pgbench.log 2>&1",), daemon=True)
+    pgbench.start()
+    run_ok(host, "(timeout 35 redis-benchmark -p 6380 -t set -n 100000000 -d 1000 -r 100000000 -P 8 -q "
+                 ">/dev/null 2>&1 &)")
+    run_ok(host, "runuser -u mastodon -- bash -lc 'cd ~/live && bundle exec ruby bin/enqueue push 300 1000 doctor' >/dev/null")
+    time.sleep(6)
+    yield
+    run_ok(host, "redis-cli DEL queue:push >/dev/null; pkill -x redis-benchmark || true")
+    pgbench.join(60)
+    run_ok(host, "redis-cli -p 6380 FLUSHALL >/dev/null; rm -f /tmp/doctor-sleep.sql")
+    time.sleep(2)
+
+
+def test_doctor_names_each_condition_under_load(host, loaded):
+    report, out = doctor("loaded", 8, "-e", json.dumps({"doctor_thresholds": {"sidekiq_latency_s": 5}}))
+    found = {f["id"]: f for f in report["findings"]}
+    assert {"pgbouncer_clients_waiting", "sidekiq_queue_latency", "cache_evicting"} <= set(found), report["lines"]
+    pool = found["pgbouncer_clients_waiting"]
+    assert pool["variable"] == "pgbouncer_default_pool_size" and pool["section"] == "Transaction pooling with pgBouncer"
+    assert pool["values"]["maxwait_s"] >= 1 and pool["values"]["suggested"] > pool["values"]["pool_size"] >= 20
+    assert "connections spare" in pool["message"]
+    queue = found["sidekiq_queue_latency"]
+    assert queue["values"]["queue"] == "push" and queue["values"]["latency_s"] >= 5
+    assert queue["variable"] == "sidekiq_queues_processes" and "while" in queue["message"]
+    cache = found["cache_evicting"]
+    assert cache["variable"] == "redis_cache_maxmemory" and "from 256mb to 512mb" in cache["message"]
+    assert cache["values"]["evicted"] > 0
+    # The line an operator reads names the guide's section and the variable.
+    assert any("pgbouncer_default_pool_size from" in line and "guide: Transaction pooling" in line
+               for line in report["lines"])
+    for secret in SECRETS:
+        assert secret not in out and secret not in json.dumps(report)
+
+
+def test_exporters_see_the_load(host, loaded):
+    main = scrape(host, 9121)
+    assert main['redis_key_size{db="db0",key="queue:push"}'] > 0
+    assert scrape(host, 9122)["redis_evicted_keys_total"] > 0
+
+
+def test_no_secret_in_the_journal_after_the_doctor(host):
+    journal = run_ok(host, "journalctl --no-pager -o cat")
+    # The doctor's module logged its arguments there: the check below reads what it could have leaked into.
+    assert "pgbouncer_password=NOT_LOGGING_PARAMETER" in journal, "the doctor's module left no trace in the journal"
+    for number, secret in enumerate(SECRETS):
+        assert secret not in journal, f"secret #{number} is in the journal"
