@@ -119,18 +119,24 @@ def parse_redis_url(url):
     """redis://[user:password@]host[:port][/db] as {host, port, db, password}."""
     from urllib.parse import unquote, urlsplit
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise DoctorError("a Redis URL must start with redis://, rediss:// or unix://, not %r" % parts.scheme)
-    if parts.scheme == "unix":
-        return {"host": parts.path, "port": 0, "db": 0, "password": unquote(parts.password or "")}
-    db = parts.path.strip("/")
-    return {
-        "host": parts.hostname or "localhost",
-        "port": parts.port or 6379,
-        "db": int(db) if db.isdigit() else 0,
-        "password": unquote(parts.password or ""),
-    }
+    # The URL may hold a password: no message below quotes it, or a part of it.
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError
+        if parts.scheme == "unix":
+            return {"host": parts.path, "port": 0, "db": 0, "password": unquote(parts.password or "")}
+        db = parts.path.strip("/")
+        return {
+            "host": parts.hostname or "localhost",
+            "port": parts.port or 6379,
+            "db": int(db) if db.isdigit() else 0,
+            "password": unquote(parts.password or ""),
+        }
+    except ValueError:
+        raise DoctorError("a Redis URL in Mastodon's environment cannot be read: it must be "
+                          "redis://[:password@]host[:port][/db] (or rediss://, unix://), with the password "
+                          "percent-encoded") from None
 
 
 def endpoint_label(endpoint):
@@ -156,21 +162,28 @@ def job_enqueued_at(payload):
 def sidekiq_process(fields, now, stale_after=60.0):
     """One entry of Sidekiq's process registry (HGETALL of an identity in `processes`) as
     {identity, hostname, pid, concurrency, busy, queues}, or None when its heartbeat is older than
-    stale_after seconds (a process that died without cleaning up)."""
+    stale_after seconds (a process that died without cleaning up) or the entry is not one Sidekiq wrote."""
     try:
         info = json.loads(fields.get("info") or "{}")
-    except ValueError:
+        beat = float(fields.get("beat") or 0)
+        busy = int(fields.get("busy") or 0)
+        concurrency = int(info.get("concurrency") or 0) if isinstance(info, dict) else 0
+    except (TypeError, ValueError):
         return None
-    beat = _number(fields.get("beat") or "0")
-    if not isinstance(beat, (int, float)) or now - beat > stale_after:
+    queues = info.get("queues") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+        return None
+    if beat > 1e11:  # milliseconds
+        beat /= 1000.0
+    if now - beat > stale_after:
         return None
     return {
         "identity": info.get("identity") or "%s:%s" % (info.get("hostname"), info.get("pid")),
         "hostname": info.get("hostname"),
         "pid": info.get("pid"),
-        "concurrency": int(info.get("concurrency") or 0),
-        "busy": int(_number(fields.get("busy") or "0") or 0),
-        "queues": sorted(set(info.get("queues") or [])),
+        "concurrency": concurrency,
+        "busy": busy,
+        "queues": sorted(set(queues)),
     }
 
 
@@ -272,15 +285,15 @@ def stats_delta(stats, seconds):
 
 
 def worst_standbys(pg_samples):
-    """Each standby of pg_stat_replication with its largest replay lag over the samples (None when idle)."""
-    worst = {}
+    """Each standby of pg_stat_replication with its replay lag sustained over the samples: the smallest
+    seen, a sample without one (NULL once the standby has caught up and nothing is written) counting as 0."""
+    lags = {}
     for sample in pg_samples:
         for standby in sample.get("standbys") or []:
-            lag = standby.get("replay_lag_s")
-            name = standby.get("name")
-            if name not in worst or (lag is not None and (worst[name] is None or lag > worst[name])):
-                worst[name] = lag
-    return [{"name": name, "replay_lag_s": lag} for name, lag in sorted(worst.items())]
+            lags.setdefault(standby.get("name"), []).append(standby.get("replay_lag_s") or 0.0)
+    count = len(pg_samples)
+    return [{"name": name, "replay_lag_s": min(values) if len(values) == count else 0.0}
+            for name, values in sorted(lags.items())]
 
 
 def puma_load(stats):
@@ -293,9 +306,22 @@ def puma_load(stats):
 
 # ---- findings -------------------------------------------------------------------------------------
 
-def _finding(ident, host, section, variable, message, **values):
+def _finding(ident, host, section, variable, message, key=None, **values):
+    """A finding. `key` names what it is about (a Redis endpoint, a queue); two hosts reporting the
+    same id about the same key report one condition. Without one, the host is the key."""
     return {"id": ident, "host": host, "section": GUIDE[section], "variable": variable, "message": message,
-            "values": values}
+            "values": values, "key": key or host}
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _redis_key(host, endpoint, *more):
+    """What a Redis finding is about: the endpoint, with the host when the address is loopback or a socket
+    (each host's own Redis), so that a shared Redis is one condition and local ones are not."""
+    address = endpoint.rsplit(":", 1)[0] if ":" in endpoint and not endpoint.startswith("/") else endpoint
+    local = address in LOOPBACK or endpoint.startswith("/")
+    return "/".join([host + ":" + endpoint if local else endpoint] + [str(m) for m in more])
 
 
 def _pg_spare(observations):
@@ -311,26 +337,44 @@ def _pg_spare(observations):
 def _pgbouncer_findings(host, pgb, observations, limits):
     found = []
     spare = _pg_spare(observations)
+    # Every PgBouncer process on every host opens its own pool: a step of the pool size costs that many times over.
+    pools_opened = sum(max(1, int((obs or {}).get("pgbouncer", {}).get("processes") or 1))
+                       for obs in observations.values() if (obs or {}).get("pgbouncer"))
     for pool in pgb.get("pools", []):
         if pool["cl_waiting_max"] == 0 or pool["maxwait_max_s"] < limits["pgbouncer_maxwait_s"]:
             continue
-        size = pool["pool_size"] or pgb.get("default_pool_size") or 0
+        size = int(pool["pool_size"] or 0)
+        head = ("clients waiting in PgBouncer for %.1f s (%d at once, %s/%s"
+                % (pool["maxwait_max_s"], pool["cl_waiting_max"], pool["database"], pool["user"]))
+        values = dict(key="%s/%s/%s" % (host, pool["database"], pool["user"]), maxwait_s=pool["maxwait_max_s"],
+                      cl_waiting=pool["cl_waiting_max"], pool_size=size, sv_active=pool["sv_active_max"])
+        if size > 0 and pool["sv_active_max"] < size:
+            found.append(_finding(
+                "pgbouncer_server_connections_refused", host, "pgbouncer", "max_connections",
+                head + ", only %d of its %d server connections open): PgBouncer could not open more, so a larger pool "
+                "would not help; PostgreSQL's max_connections (postgresql.conf) or the database's max_db_connections "
+                "is the limit" % (pool["sv_active_max"], size), **values))
+            continue
+        if size <= 0:
+            found.append(_finding(
+                "pgbouncer_clients_waiting", host, "pgbouncer", "pgbouncer_default_pool_size",
+                head + "): raise pgbouncer_default_pool_size, within PostgreSQL's max_connections", **values))
+            continue
         step = max(5, int(math.ceil(size * 0.5)))
-        new = size + step
+        need = step * pools_opened
         if spare is None:
-            tail = "; check that PostgreSQL's max_connections has %d more connections spare" % step
-        elif spare[2] >= step:
-            tail = "; PostgreSQL on %s has %d connections spare" % (spare[0], spare[2])
+            tail = "; PostgreSQL's max_connections needs %d connections spare for it" % need
+        elif spare[2] >= need:
+            tail = ("; PostgreSQL on %s has %d connections spare, enough for the %d more this opens"
+                    % (spare[0], spare[2], need))
         else:
-            tail = ("; PostgreSQL on %s has only %d connections spare, so raise its max_connections first "
-                    "or send reads to a replica (scale_read_replica_enabled)" % (spare[0], spare[2]))
+            tail = ("; PostgreSQL on %s has only %d connections spare of the %d more this opens, so raise its "
+                    "max_connections first or send reads to a replica (scale_read_replica_enabled)"
+                    % (spare[0], spare[2], need))
         found.append(_finding(
             "pgbouncer_clients_waiting", host, "pgbouncer", "pgbouncer_default_pool_size",
-            "clients waiting in PgBouncer for %.1f s (%d at once, %s/%s, all %d server connections busy): raise "
-            "pgbouncer_default_pool_size from %d to %d%s"
-            % (pool["maxwait_max_s"], pool["cl_waiting_max"], pool["database"], pool["user"], pool["sv_active_max"],
-               size, new, tail),
-            maxwait_s=pool["maxwait_max_s"], cl_waiting=pool["cl_waiting_max"], pool_size=size, suggested=new))
+            head + ", all %d server connections busy): raise pgbouncer_default_pool_size from %d to %d%s"
+            % (pool["sv_active_max"], size, size + step, tail), suggested=size + step, spare_needed=need, **values))
     return found
 
 
@@ -393,6 +437,7 @@ def _sidekiq_findings(host, sk, limits):
             "sidekiq_queue_latency", host, "sidekiq_queues", "sidekiq_queues_processes",
             "%s queue latency %.0f s (%d jobs waiting)%s: %s"
             % (name, queue["latency_max_s"], queue["size_max"], while_text, advice),
+            key=_redis_key(host, sk.get("endpoint", ""), name),
             queue=name, latency_s=queue["latency_max_s"], size=queue["size_max"],
             saturated_processes=[p["identity"] for p in saturated]))
     for proc in processes:
@@ -403,7 +448,7 @@ def _sidekiq_findings(host, sk, limits):
                 "all %d threads of Sidekiq process %s were busy in every sample while %s had jobs waiting: "
                 "raise its threads (sidekiq_queues_processes), keeping DB_POOL at least as large"
                 % (proc["concurrency"], proc["identity"], ", ".join(backlog)),
-                process=proc["identity"], concurrency=proc["concurrency"]))
+                key=proc["identity"], process=proc["identity"], concurrency=proc["concurrency"]))
     return found
 
 
@@ -419,7 +464,7 @@ def _cache_findings(host, cache, limits):
             "redis_cache_maxmemory from %s to %s if the host has the memory"
             % (cache["endpoint"], _bytes(cache["used_memory_max"]), _bytes(maxmemory), cache["evicted_delta"],
                cache.get("seconds") or 0, rate, _mb(maxmemory), _mb(maxmemory * 2)),
-            evicted=cache["evicted_delta"], maxmemory=maxmemory, suggested=_mb(maxmemory * 2)))
+            key=_redis_key(host, cache["endpoint"]), evicted=cache["evicted_delta"], maxmemory=maxmemory, suggested=_mb(maxmemory * 2)))
     lookups = cache.get("hits_delta", 0) + cache.get("misses_delta", 0)
     if lookups >= limits["cache_min_lookups"]:
         rate = cache["hits_delta"] / float(lookups)
@@ -427,34 +472,35 @@ def _cache_findings(host, cache, limits):
             found.append(_finding(
                 "cache_hit_rate_low", host, "cache", "redis_cache_maxmemory",
                 "the cache at %s answered %.0f%% of %d lookups: if it also evicts, raise redis_cache_maxmemory"
-                % (cache["endpoint"], rate * 100, lookups), hit_rate=round(rate, 3), lookups=lookups))
+                % (cache["endpoint"], rate * 100, lookups), key=_redis_key(host, cache["endpoint"]), hit_rate=round(rate, 3), lookups=lookups))
     if cache.get("policy") and cache["policy"] in ("noeviction",):
         found.append(_finding(
             "cache_noeviction", host, "cache", "redis_cache_maxmemory_policy",
             "the cache at %s refuses writes when full (maxmemory-policy noeviction): set "
-            "redis_cache_maxmemory_policy to allkeys-lru" % cache["endpoint"], policy=cache["policy"]))
+            "redis_cache_maxmemory_policy to allkeys-lru" % cache["endpoint"], key=_redis_key(host, cache["endpoint"]), policy=cache["policy"]))
     return found
 
 
 def _redis_findings(host, redis, limits):
     found = []
     label = redis["endpoint"]
+    key = _redis_key(host, label)
     if redis.get("policy") and redis["policy"] != "noeviction":
         found.append(_finding(
             "redis_eviction_policy", host, "redis", "maxmemory-policy",
             "the Redis holding Sidekiq's jobs (%s) runs maxmemory-policy %s: it may drop queued jobs when full; "
             "set it to noeviction, and move the cache out of it (scale_redis_cache_enabled)" % (label, redis["policy"]),
-            policy=redis["policy"]))
+            key=key, policy=redis["policy"]))
     if redis.get("save") == "" and redis.get("appendonly") == "no":
         found.append(_finding(
             "redis_persistence", host, "redis", "save/appendonly",
             "the Redis holding Sidekiq's jobs (%s) persists nothing (save \"\" and appendonly no): a restart "
-            "loses every queued and scheduled job; turn on RDB snapshots or the AOF" % label))
+            "loses every queued and scheduled job; turn on RDB snapshots or the AOF" % label, key=key))
     if redis.get("last_bgsave_status") not in (None, "ok"):
         found.append(_finding(
             "redis_persistence", host, "redis", "save/appendonly",
             "the Redis holding Sidekiq's jobs (%s) failed its last snapshot (rdb_last_bgsave_status %s): check "
-            "its disk" % (label, redis["last_bgsave_status"]), status=redis["last_bgsave_status"]))
+            "its disk" % (label, redis["last_bgsave_status"]), key=key, status=redis["last_bgsave_status"]))
     maxmemory = redis.get("maxmemory") or 0
     if maxmemory and redis.get("used_memory_max", 0) >= limits["redis_memory_ratio"] * maxmemory:
         found.append(_finding(
@@ -462,7 +508,7 @@ def _redis_findings(host, redis, limits):
             "the Redis holding Sidekiq's jobs (%s) uses %s of its maxmemory %s: with noeviction it will refuse "
             "new jobs; raise maxmemory or move the cache out (scale_redis_cache_enabled)"
             % (label, _bytes(redis["used_memory_max"]), _bytes(maxmemory)),
-            used=redis["used_memory_max"], maxmemory=maxmemory))
+            key=key, used=redis["used_memory_max"], maxmemory=maxmemory))
     return found
 
 
@@ -521,11 +567,8 @@ def findings(observations, overrides=None):
     seen = set()
     unique = []
     for item in found:
-        # A Redis is the same Redis whichever application host read it.
-        key = (item["id"], item["message"]) if item["id"].startswith(("redis_", "cache_", "sidekiq_")) \
-            else (item["id"], item["host"], item["message"])
-        if key not in seen:
-            seen.add(key)
+        if (item["id"], item["key"]) not in seen:
+            seen.add((item["id"], item["key"]))
             unique.append(item)
     return unique
 

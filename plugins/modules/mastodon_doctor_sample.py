@@ -147,9 +147,9 @@ SELECT json_build_object(
       'name', slot_name, 'active', active,
       'retained_bytes', coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0))), '[]')
       FROM pg_replication_slots) END,
-  'standby_lag_s', CASE WHEN pg_is_in_recovery()
-      AND pg_last_wal_receive_lsn() IS DISTINCT FROM pg_last_wal_replay_lsn()
-      THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) ELSE 0 END)
+  'standby_lag_s', CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() IS NOT NULL
+      AND pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()
+      THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) ELSE 0 END)
 """
 
 
@@ -318,6 +318,9 @@ class Sampler:
                 except RedisError as exc:
                     self.fail_soft(name, str(exc))
                     conns.pop(name).close()
+                except (TypeError, ValueError, AttributeError, IndexError) as exc:
+                    # Something in Redis that Sidekiq would not have written: say so, keep sampling the rest.
+                    self.fail_soft(name, "unexpected data in Redis: %s" % type(exc).__name__)
             mem_available.append(self.meminfo()[1])
             if p["puma_stats_url"]:
                 try:
@@ -349,7 +352,8 @@ class Sampler:
                 "max_connections": last["max_connections"], "reserved_connections": last["reserved_connections"],
                 "used_max": max(s["used"] for s in pg_samples), "in_recovery": last["in_recovery"],
                 "standbys": doctor.worst_standbys(pg_samples), "slots": last["slots"],
-                "standby_lag_s": max((s["standby_lag_s"] or 0) for s in pg_samples)}
+                # Sustained: behind in every sample, not once while a burst of WAL was replayed.
+                "standby_lag_s": min((s["standby_lag_s"] or 0) for s in pg_samples)}
         if info["sidekiq"]:
             first, last = info["sidekiq"][0], info["sidekiq"][-1]
             obs["sidekiq"] = {"endpoint": doctor.endpoint_label(sidekiq_end),

@@ -62,12 +62,44 @@ def test_a_short_wait_is_not_a_finding():
 def test_pgbouncer_advice_reads_the_primary_on_another_host():
     app = idle_host()
     del app["postgresql"]
-    app["pgbouncer"]["pools"][0].update(cl_waiting_max=5, maxwait_max_s=3.0)
+    app["pgbouncer"]["pools"][0].update(cl_waiting_max=5, maxwait_max_s=3.0, sv_active_max=20)
     primary = {"postgresql": dict(idle_host()["postgresql"], used_max=95)}
     found = doctor.findings({"app1": app, "db1": primary})
     assert ids(found) == ["pgbouncer_clients_waiting", "postgresql_connections"]
     waiting = [f for f in found if f["id"] == "pgbouncer_clients_waiting"][0]
-    assert "only 2 connections spare" in waiting["message"] and "max_connections" in waiting["message"]
+    assert "only 2 connections spare of the 10 more this opens" in waiting["message"]
+    assert "max_connections" in waiting["message"]
+
+
+def test_the_spare_connections_a_larger_pool_needs_count_every_pgbouncer():
+    apps = {}
+    for name in ("app1", "app2"):
+        obs = idle_host()
+        del obs["postgresql"]
+        obs["pgbouncer"]["processes"] = 2
+        obs["pgbouncer"]["pools"][0].update(cl_waiting_max=5, maxwait_max_s=3.0, sv_active_max=20)
+        apps[name] = obs
+    apps["db1"] = {"postgresql": dict(idle_host()["postgresql"], used_max=60)}  # 37 spare
+    found = [f for f in doctor.findings(apps) if f["id"] == "pgbouncer_clients_waiting"]
+    assert len(found) == 2  # each host's own PgBouncer
+    assert found[0]["values"]["spare_needed"] == 40  # 10 more x 2 processes x 2 hosts
+    assert "only 37 connections spare of the 40 more this opens" in found[0]["message"]
+
+
+def test_waits_with_idle_server_slots_blame_postgresql_not_the_pool():
+    obs = idle_host()
+    obs["pgbouncer"]["pools"][0].update(cl_waiting_max=10, maxwait_max_s=4.0, sv_active_max=12)
+    [found] = doctor.findings({"h": obs})
+    assert found["id"] == "pgbouncer_server_connections_refused" and found["variable"] == "max_connections"
+    assert "only 12 of its 20 server connections open" in found["message"]
+    assert "raise pgbouncer_default_pool_size from" not in found["message"]
+
+
+def test_an_unknown_pool_size_gives_no_numbers():
+    obs = idle_host()
+    obs["pgbouncer"]["pools"][0].update(pool_size=0, cl_waiting_max=10, maxwait_max_s=4.0, sv_active_max=3)
+    [found] = doctor.findings({"h": obs})
+    assert found["id"] == "pgbouncer_clients_waiting" and " from 0 " not in found["message"]
 
 
 def test_a_late_queue_in_a_shared_process_asks_for_its_own_process():
@@ -133,11 +165,22 @@ def test_main_redis(change, expected):
     assert ids(doctor.findings({"h": obs})) == expected
 
 
-def test_a_shared_redis_is_named_once():
+def test_a_shared_redis_is_named_once_and_local_ones_each():
+    one, two = idle_host(), idle_host()
+    for obs in (one, two):
+        obs["redis"].update(policy="volatile-lru", endpoint="10.0.0.5:6379")
+        obs["sidekiq"]["endpoint"] = "10.0.0.5:6379"
+        obs["sidekiq"]["queues"] = {"push": {"size_max": 9, "latency_max_s": 40.0}}
+    two["sidekiq"]["queues"]["push"]["latency_max_s"] = 41.0  # sampled a moment later
+    found = doctor.findings({"app1": one, "app2": two})
+    assert ids(found) == ["redis_eviction_policy", "sidekiq_queue_latency"]
+    assert all(f["host"] == "app1" for f in found)
+    # Each host's own Redis on loopback is a condition of each host.
     one, two = idle_host(), idle_host()
     for obs in (one, two):
         obs["redis"]["policy"] = "volatile-lru"
-    assert ids(doctor.findings({"app1": one, "app2": two})) == ["redis_eviction_policy"]
+    found = doctor.findings({"app1": one, "app2": two})
+    assert [(f["id"], f["host"]) for f in found] == [("redis_eviction_policy", "app1"), ("redis_eviction_policy", "app2")]
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -193,6 +236,31 @@ def test_redis_endpoints_as_mastodon_reads_them(env, prefix, expected):
     assert doctor.redis_endpoint(env, prefix) == expected
 
 
+@pytest.mark.parametrize("fields", [
+    {"info": "null", "beat": str(NOW)},
+    {"info": json.dumps({"concurrency": "x", "queues": ["a"]}), "beat": str(NOW)},
+    {"info": json.dumps({"concurrency": 5, "queues": "default"}), "beat": str(NOW)},
+    {"info": json.dumps({"concurrency": 5, "queues": ["a"]}), "busy": "abc", "beat": str(NOW)},
+    {"info": "{", "beat": str(NOW)},
+    # Sidekiq 8 writes the heartbeat in milliseconds: two minutes old is stale.
+    {"info": json.dumps({"concurrency": 5, "queues": ["a"]}), "beat": str((NOW - 120) * 1000)},
+])
+def test_odd_or_stale_registry_entries_are_left_out(fields):
+    assert doctor.sidekiq_process(fields, NOW) is None
+
+
+def test_a_fresh_millisecond_heartbeat_is_live():
+    fields = {"info": json.dumps({"concurrency": 5, "queues": ["a"], "identity": "i"}), "beat": str((NOW - 3) * 1000)}
+    assert doctor.sidekiq_process(fields, NOW)["identity"] == "i"
+
+
+@pytest.mark.parametrize("url", ["redis://:pa/ss@host:6379/0", "redis://:secret@host:notaport", "http://:secret@x"])
+def test_an_unreadable_redis_url_is_refused_without_quoting_it(url):
+    with pytest.raises(doctor.DoctorError) as info:
+        doctor.parse_redis_url(url)
+    assert "secret" not in str(info.value) and "ss@" not in str(info.value) and "pa" not in str(info.value).split("password")[0]
+
+
 def test_endpoint_label_has_no_password():
     end = doctor.parse_redis_url("redis://user:hunter2@cache:6380/1")
     assert doctor.endpoint_label(end) == "cache:6380" and "hunter2" not in doctor.endpoint_label(end)
@@ -241,8 +309,13 @@ def test_stats_delta_and_summaries():
     procs = doctor.summarize_processes([[{"identity": "a", "busy": 2, "concurrency": 5, "queues": []}],
                                         [{"identity": "a", "busy": 5, "concurrency": 5, "queues": []}]])
     assert procs[0]["busy_min"] == 2 and procs[0]["busy_max"] == 5 and "busy" not in procs[0]
+    # Sustained lag only: a sample where the standby had caught up (NULL) or was missing counts as 0.
     assert doctor.worst_standbys([{"standbys": [{"name": "s", "replay_lag_s": None}]},
-                                  {"standbys": [{"name": "s", "replay_lag_s": 2.0}]}]) == [{"name": "s", "replay_lag_s": 2.0}]
+                                  {"standbys": [{"name": "s", "replay_lag_s": 2.0}]}]) == [{"name": "s", "replay_lag_s": 0.0}]
+    assert doctor.worst_standbys([{"standbys": [{"name": "s", "replay_lag_s": 40.0}]},
+                                  {"standbys": [{"name": "s", "replay_lag_s": 35.0}]}]) == [{"name": "s", "replay_lag_s": 35.0}]
+    assert doctor.worst_standbys([{"standbys": []}, {"standbys": [{"name": "s", "replay_lag_s": 35.0}]}]) == \
+        [{"name": "s", "replay_lag_s": 0.0}]
 
 
 def test_puma_load_cluster_and_single():
