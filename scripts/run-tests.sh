@@ -157,13 +157,48 @@ reap_molecule() {
   done
 }
 
+# With the Molecule stage in the run, sanity, lint and the tarball check run beside it rather than before
+# it: they need the CPU while the scenarios mostly wait on apt and services, and the run is about 5 minutes
+# shorter. Their output goes to .cache/logs/static.log and is printed when they end.
+static=()
+if [[ " ${stages[*]} " == *" molecule "* ]]; then
+  for stage in "${stages[@]}"; do
+    case "$stage" in sanity|lint|tarball) static+=("$stage") ;; esac
+  done
+fi
+static_pid=""
 for stage in "${stages[@]}"; do
   case "$stage" in
-    units|sanity|lint|tarball) run_stage "$stage" "stage_$stage" ;;
+    units) run_stage "$stage" "stage_$stage" ;;
+    sanity|lint|tarball)
+      if [ ${#static[@]} -eq 0 ]; then
+        run_stage "$stage" "stage_$stage"
+      elif [ -z "$static_pid" ]; then
+        echo "==> [${static[*]}] $(date -u +%H:%M:%S) starting beside Molecule, output in $logdir/static.log"
+        (
+          for s in "${static[@]}"; do
+            run_stage "$s" "stage_$s"
+          done
+          printf '%s\n' "${results[@]}" >"$logdir/static.results"
+          echo "$failed" >"$logdir/static.failed"
+        ) >"$logdir/static.log" 2>&1 &
+        static_pid=$!
+        results_before=("${results[@]}")
+        failed_before=$failed
+      fi ;;
     molecule) stage_molecule || { results+=("molecule setup              FAILED"); failed=$((failed + 1)); } ;;
     *) echo "run-tests: unknown stage $stage" >&2; exit 2 ;;
   esac
 done
+if [ -n "$static_pid" ]; then
+  wait "$static_pid"
+  echo "---- ${static[*]} (ran beside Molecule) ----"
+  cat "$logdir/static.log"
+  # The background copy started from the results before it; keep only the lines it added.
+  mapfile -t static_results <"$logdir/static.results"
+  results+=("${static_results[@]:${#results_before[@]}}")
+  failed=$((failed + $(cat "$logdir/static.failed") - failed_before))
+fi
 
 echo
 echo "Stage                        result  time"

@@ -22,12 +22,12 @@ def _wrap(name, func):
     return run
 
 
-def redis_cache_env(style, host, port, password="", db=0):
-    return rc.env_values(style, host, port, password or None, db)
+def redis_cache_env(style, host, port, password="", db=0, purpose="cache"):
+    return rc.env_values(style, host, port, password or None, db, purpose)
 
 
-def redis_cache_env_absent(_unused=None):
-    return rc.env_absent_values()
+def redis_cache_env_absent(_unused=None, purpose="cache"):
+    return rc.env_absent_values(purpose)
 
 
 class FilterModule(object):

@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: fediops.mastodon contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A second Redis (or Valkey) instance used only as Mastodon's cache, as pure functions.
+"""A second Redis (or Valkey) instance for Mastodon, as pure functions: its cache, or Sidekiq's own Redis.
+
+One instance model serves both purposes (PURPOSES): the same unit template, files, checks and live
+changes; the purpose decides persistence, the eviction policy, and the environment keys Mastodon reads
+(CACHE_REDIS_* or SIDEKIQ_REDIS_*).
 
 Everything here takes plain values and returns plain values: the role's filters, the modules
 (redis_cache_config, redis_cli) and the unit tests call the same code. Nothing talks to Redis by
@@ -128,6 +132,42 @@ VALKEY_MIN_DEBIAN = 13
 ENV_PART_KEYS = ("CACHE_REDIS_HOST", "CACHE_REDIS_PORT", "CACHE_REDIS_PASSWORD", "CACHE_REDIS_DB")
 ENV_ALL_KEYS = ("CACHE_REDIS_URL",) + ENV_PART_KEYS + ("CACHE_REDIS_USER",)
 
+# What each purpose changes. `cache`: everything may be lost, so no saving, and a limit at which Redis
+# evicts. `sidekiq`: Sidekiq's queues, schedules and retries, which must survive a restart and must never
+# be evicted (Mastodon's docs: noeviction), so RDB snapshots with Redis's default rules and an AOF written
+# every second, and maxmemory 0 (no limit) allowed. `variables` is the role whose variable names the
+# messages use; `env_prefix` the prefix of the keys Mastodon reads (lib/mastodon/redis_configuration.rb).
+PURPOSES = {
+    "cache": {
+        "variables": "redis_cache_",
+        "env_prefix": "CACHE_",
+        "title": "Mastodon's cache",
+        "persistent": False,
+    },
+    "sidekiq": {
+        "variables": "sidekiq_redis_",
+        "env_prefix": "SIDEKIQ_",
+        "title": "Sidekiq's Redis",
+        "persistent": True,
+    },
+}
+# Redis 7's own default save rules: after 3600 s with 1 change, 300 s with 100, 60 s with 10000.
+PERSISTENT_SAVE = "3600 1 300 100 60 10000"
+
+
+def purpose_of(params):
+    """The purpose of a request (`cache` when none is given); raises RedisCacheError for an unknown one."""
+    purpose = (params or {}).get("purpose") or "cache"
+    if purpose not in PURPOSES:
+        raise RedisCacheError("purpose %r: use %s" % (purpose, " or ".join(sorted(PURPOSES))))
+    return purpose
+
+
+def env_keys(purpose="cache"):
+    """Every environment key of one purpose: the URL, the parts and the user."""
+    prefix = PURPOSES[purpose]["env_prefix"] + "REDIS_"
+    return tuple(prefix + part for part in ("URL", "HOST", "PORT", "PASSWORD", "DB", "USER"))
+
 
 class RedisCacheError(ValueError):
     """A value Redis (or this role) would refuse."""
@@ -222,6 +262,10 @@ def problems(params):
     `params` keys: server, distribution, distribution_major, instance_name, port, main_port, bind,
     maxmemory, maxmemory_policy, env_style, env_host, password, settings, mem_total_bytes (optional).
     """
+    try:
+        purpose = purpose_of(params)
+    except RedisCacheError:
+        return ["redis_cache_purpose is %r; use cache or sidekiq." % (params.get("purpose"),)]
     found = []
     server = params.get("server")
     if server not in SERVERS:
@@ -250,7 +294,7 @@ def problems(params):
         found.append("redis_cache_port is %r; use a TCP port from 1 to 65535." % (port,))
     elif port == main_port:
         found.append(
-            "redis_cache_port is %d, the port of the main Redis (redis_cache_main_port %d); the cache needs "
+            "redis_cache_port is %d, the port of the main Redis (redis_cache_main_port %d); this instance needs "
             "its own port, for example 6380." % (port, main_port))
 
     bind = params.get("bind") or []
@@ -267,7 +311,13 @@ def problems(params):
     except RedisCacheError as exc:
         found.append("redis_cache_maxmemory: %s." % exc)
     else:
-        if maxmemory < MIN_MAXMEMORY:
+        if purpose == "sidekiq" and maxmemory == 0:
+            pass
+        elif purpose == "sidekiq" and maxmemory < MIN_MAXMEMORY:
+            found.append(
+                "redis_cache_maxmemory is %s (%d bytes); Sidekiq's Redis takes 0 (no limit: a full host then "
+                "fails writes rather than losing jobs) or a limit of at least 1mb." % (params.get("maxmemory"), maxmemory))
+        elif maxmemory < MIN_MAXMEMORY:
             found.append(
                 "redis_cache_maxmemory is %s (%d bytes); a cache needs a limit of at least 1mb, and 0 would "
                 "mean no limit at all. Set it to the memory the cache may use, for example 256mb."
@@ -283,6 +333,11 @@ def problems(params):
         found.append(
             "redis_cache_maxmemory_policy is %r; use one of %s (allkeys-lru suits a cache)."
             % (policy, ", ".join(EVICTION_POLICIES)))
+    elif purpose == "sidekiq":
+        if policy != "noeviction":
+            found.append(
+                "redis_cache_maxmemory_policy is %s: at its memory limit Redis would evict keys, and with them "
+                "queued jobs, schedules and retries. Sidekiq's Redis needs noeviction." % policy)
     elif policy == "noeviction":
         found.append(
             "redis_cache_maxmemory_policy is noeviction: a full cache would answer every write with an OOM "
@@ -296,7 +351,7 @@ def problems(params):
         found.append("redis_cache_env_host is empty; set the address Mastodon connects to, for example 127.0.0.1.")
     elif bind and not _reaches(env_host, bind):
         found.append(
-            "redis_cache_env_host is %s, but the cache listens only on %s (redis_cache_bind): Mastodon could not "
+            "redis_cache_env_host is %s, but the instance listens only on %s (redis_cache_bind): Mastodon could not "
             "connect. Point it at one of those addresses." % (env_host, ", ".join(_bind_address(str(b)) for b in bind)))
 
     for key, value in sorted((params.get("settings") or {}).items()):
@@ -313,7 +368,8 @@ def problems(params):
                 "(redis_cache_port, redis_cache_bind, redis_cache_maxmemory, ...) or drop it." % lowered)
         elif value is None or "\n" in str(value):
             found.append("redis_cache_settings.%s has no usable value (%r)." % (lowered, value))
-    return found
+    variables = PURPOSES[purpose]["variables"]
+    return [sentence.replace("redis_cache_", variables) for sentence in found]
 
 
 def conf_quote(value):
@@ -346,6 +402,7 @@ def directives(params):
     main file's diff can be shown.
     """
     paths = server_paths(params["server"], params["instance_name"])
+    persistent = PURPOSES[purpose_of(params)]["persistent"]
     out = [
         ["bind", " ".join(str(b) for b in params["bind"])],
         ["protected-mode", "yes"],
@@ -354,12 +411,12 @@ def directives(params):
         ["supervised", "systemd"],
         ["pidfile", paths["pidfile"]],
         ["logfile", paths["log"]],
-        # An explicit empty save: with no save line at all Redis falls back to its default rules.
-        ["save", '""'],
+        # A cache: an explicit empty save, because with no save line at all Redis falls back to its default rules.
+        ["save", PERSISTENT_SAVE if persistent else '""'],
         ["dir", paths["dir"]],
         ["maxmemory", str(params["maxmemory"])],
         ["maxmemory-policy", params["maxmemory_policy"]],
-        ["appendonly", "no"],
+        ["appendonly", "yes" if persistent else "no"],
     ]
     for key, value in sorted((params.get("settings") or {}).items()):
         out.append([str(key).lower(), conf_quote(value)])
@@ -550,7 +607,7 @@ def redis_url(host, port, password=None, db=0):
     return "redis://%s%s:%d/%d" % (auth, mastodon_source.url_host(host), int(port), int(db))
 
 
-def env_values(style, host, port, password=None, db=0):
+def env_values(style, host, port, password=None, db=0, purpose="cache"):
     """Keys to write into .env.production ({KEY: value}, None removes the key).
 
     Mastodon (lib/mastodon/redis_configuration.rb) uses CACHE_REDIS_URL when it is set. Otherwise
@@ -558,22 +615,27 @@ def env_values(style, host, port, password=None, db=0):
     REDIS_*: without a port the URL has none, and without a host the whole cache config falls back
     to the main Redis. So every part is written, and the keys of the other style are removed.
     """
-    values = dict((key, None) for key in ENV_ALL_KEYS)
+    if purpose not in PURPOSES:
+        raise RedisCacheError("purpose %r: use cache or sidekiq" % (purpose,))
+    key = PURPOSES[purpose]["env_prefix"] + "REDIS_"
+    values = dict((name, None) for name in env_keys(purpose))
     if style == "url":
-        values["CACHE_REDIS_URL"] = redis_url(host, port, password, db)
+        values[key + "URL"] = redis_url(host, port, password, db)
     elif style == "parts":
-        values["CACHE_REDIS_HOST"] = mastodon_source.url_host(host)
-        values["CACHE_REDIS_PORT"] = str(int(port))
-        values["CACHE_REDIS_DB"] = str(int(db))
-        values["CACHE_REDIS_PASSWORD"] = str(password) if password else None
+        values[key + "HOST"] = mastodon_source.url_host(host)
+        values[key + "PORT"] = str(int(port))
+        values[key + "DB"] = str(int(db))
+        values[key + "PASSWORD"] = str(password) if password else None
     else:
         raise RedisCacheError("env style %r: use url or parts" % (style,))
     return values
 
 
-def env_absent_values():
-    """Keys to remove when the cache instance goes away: Mastodon falls back to the main Redis."""
-    return dict((key, None) for key in ENV_ALL_KEYS)
+def env_absent_values(purpose="cache"):
+    """Keys to remove when the instance goes away: Mastodon falls back to the main Redis."""
+    if purpose not in PURPOSES:
+        raise RedisCacheError("purpose %r: use cache or sidekiq" % (purpose,))
+    return dict((key, None) for key in env_keys(purpose))
 
 
 def admin_host(bind):
@@ -590,27 +652,41 @@ def admin_host(bind):
     return addresses[0] if addresses else "127.0.0.1"
 
 
-# Why a setting has the value it has, as a comment above it in the cache's config file.
+# Why a setting has the value it has, as a comment above it in the instance's config file, by purpose.
 WHY = {
-    "bind": "Loopback unless a password protects the instance.",
-    "save": "No background saving: an explicit empty save, because without any save line Redis falls back to "
-            "its default save rules.",
-    "dir": "Its own directory, so the main Redis's dump.rdb is never near it.",
-    "maxmemory": "The limit that makes this a cache: at this size Redis evicts instead of growing.",
-    "appendonly": "No AOF either: nothing of the cache is worth a disk write.",
+    "cache": {
+        "bind": "Loopback unless a password protects the instance.",
+        "save": "No background saving: an explicit empty save, because without any save line Redis falls back to "
+                "its default save rules.",
+        "dir": "Its own directory, so the main Redis's dump.rdb is never near it.",
+        "maxmemory": "The limit that makes this a cache: at this size Redis evicts instead of growing.",
+        "appendonly": "No AOF either: nothing of the cache is worth a disk write.",
+    },
+    "sidekiq": {
+        "bind": "Loopback unless a password protects the instance.",
+        "save": "Snapshots with Redis's default rules, so that a restart finds the queues again.",
+        "dir": "Its own directory, so the main Redis's dump.rdb is never near it.",
+        "maxmemory": "0 is no limit. With a limit, a full Redis refuses new jobs (noeviction) rather than dropping any.",
+        "maxmemory-policy": "Never evict: an evicted key is a lost job, schedule or retry.",
+        "appendonly": "And an append-only file, written every second: at most a second of jobs is lost in a crash.",
+    },
+}
+INTRO = {
+    "cache": "Everything in it can be lost: Mastodon\n# rebuilds its cache.",
+    "sidekiq": "It holds Sidekiq's queued, scheduled\n# and retried jobs: it is saved to disk and never evicts.",
 }
 HEADER = "# Ansible managed (fediops.mastodon redis_cache): changes made here are overwritten.\n"
 
 
-def render_conf(main_pairs, server, instance):
-    """The cache's config file: the settings in order, a why-comment where one helps, then the include."""
+def render_conf(main_pairs, server, instance, purpose="cache"):
+    """The instance's config file: the settings in order, a why-comment where one helps, then the include."""
     paths = server_paths(server, instance)
     out = [HEADER,
-           '# Mastodon\'s cache (%s instance "%s"), started by %s. Everything in it can be lost: Mastodon\n'
-           "# rebuilds its cache.\n" % (server, instance, paths["unit"])]
+           '# %s (%s instance "%s"), started by %s. %s\n'
+           % (PURPOSES[purpose]["title"], server, instance, paths["unit"], INTRO[purpose])]
     for name, value in main_pairs:
-        if name in WHY:
-            out.append("# %s\n" % WHY[name])
+        if name in WHY[purpose]:
+            out.append("# %s\n" % WHY[purpose][name])
         out.append("%s %s\n" % (name, value))
     out.append("# The password lives in a file of its own (mode 0640), so that this file's diff can be shown.\n")
     out.append("include %s\n" % paths["secret_conf"])
@@ -619,7 +695,7 @@ def render_conf(main_pairs, server, instance):
 
 def render_secret_conf(secret_pairs):
     """The password file; an empty password means none (loopback only)."""
-    return HEADER + "# Password of Mastodon's cache instance; empty means none (loopback only).\n" + \
+    return HEADER + "# Password of this instance; empty means none (loopback only).\n" + \
         "".join("%s %s\n" % (name, value) for name, value in secret_pairs)
 
 

@@ -27,8 +27,10 @@ def encode(args):
 class Reader:
     """Reads replies from a file-like object with readline() and read(n)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, raw=False):
         self.stream = stream
+        # raw: bulk strings as bytes, unchanged (a job payload copied byte for byte).
+        self.raw = raw
 
     def reply(self):
         line = self.stream.readline()
@@ -46,7 +48,7 @@ class Reader:
             if size < 0:
                 return None
             data = self.stream.read(size + 2)
-            return data[:-2].decode("utf-8", "replace")
+            return data[:-2] if self.raw else data[:-2].decode("utf-8", "replace")
         if kind == b"*":
             size = int(body)
             return None if size < 0 else [self.reply() for index in range(size)]
@@ -56,7 +58,7 @@ class Reader:
 class Connection:
     """One connection: host is an address or a socket path (port 0)."""
 
-    def __init__(self, host, port, password="", db=0, timeout=5.0):
+    def __init__(self, host, port, password="", db=0, timeout=5.0, raw=False):
         try:
             if port == 0 or host.startswith("/"):
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -66,7 +68,7 @@ class Connection:
                 self.sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise RedisError("cannot reach Redis at %s:%s: %s" % (host, port, exc)) from None
-        self.reader = Reader(self.sock.makefile("rb"))
+        self.reader = Reader(self.sock.makefile("rb"), raw)
         if password:
             self.call("AUTH", password)
         if db:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: redis_cache_config
-short_description: Write a cache Redis (or Valkey) instance's config files and change what can change live
+short_description: Write a Redis (or Valkey) instance's config files, for Mastodon's cache or Sidekiq, and change what can change live
 description:
   - Renders the instance's config file and its password file from the settings, compares them with the files
     there now, and, when the instance runs and every changed setting can change live, applies the changes to the
-    running server with C(CONFIG SET) so that the cache stays warm. Then writes the files, and makes the
+    running server with C(CONFIG SET) so that the instance keeps its data. Then writes the files, and makes the
     instance's own data directory (mode C(0750), the server's user's) when it is missing.
   - Returns RV(restart_required) when a changed setting applies only at start, as community.postgresql's
     C(postgresql_set) does. The restart itself is M(fediops.mastodon.service_apply)'s, from the settings the
@@ -19,6 +19,14 @@ description:
     is never shown in a diff.
 version_added: 0.1.0
 options:
+  purpose:
+    description:
+      - V(cache) writes no snapshot and no append-only file (everything in a cache can be lost).
+      - V(sidekiq) is Sidekiq's own Redis. It keeps snapshots with Redis's default rules and an append-only file.
+        Its eviction policy must be C(noeviction); the module does not check it, the role does.
+    type: str
+    choices: [cache, sidekiq]
+    default: cache
   server:
     description: V(redis) or V(valkey).
     type: str
@@ -107,6 +115,7 @@ DIR_MODE = "0750"
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            purpose=dict(type="str", choices=["cache", "sidekiq"], default="cache"),
             server=dict(type="str", choices=["redis", "valkey"], default="redis"),
             instance_name=dict(type="str", default="cache"),
             bind=dict(type="list", elements="str", default=["127.0.0.1", "::1"]),
@@ -122,7 +131,7 @@ def main():
     paths = server_paths(p["server"], p["instance_name"])
     main_pairs = directives(p)
     secret_pairs = secret_directives(p["password"])
-    wanted = {paths["conf"]: render_conf(main_pairs, p["server"], p["instance_name"]),
+    wanted = {paths["conf"]: render_conf(main_pairs, p["server"], p["instance_name"], p["purpose"]),
               paths["secret_conf"]: render_secret_conf(secret_pairs)}
     try:
         now = dict((path, read_text(path)) for path in wanted)

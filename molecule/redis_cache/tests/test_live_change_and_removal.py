@@ -7,6 +7,7 @@ idempotence step still proves 0 changed on the unchanged settings.
 import os
 import re
 import shlex
+import time
 from urllib.parse import quote
 
 import pytest
@@ -88,4 +89,38 @@ def test_state_absent_removes_the_instance_and_the_env_keys(host):
         wait_active(host, unit)
 
     rc, output, changed, _log = converge_again(host, {"redis_cache_state": "absent"}, "ansible-absent-again.log")
+    assert rc == 0 and changed == 0, output[-4000:]
+
+
+def test_sidekiq_redis_absent_moves_the_jobs_back_first(host):
+    server = flavour(host)["server"]
+    rc, output, changed, log_path = converge_again(
+        host, {"redis_cache_state": "absent", "sidekiq_redis_state": "absent"}, "ansible-sidekiq-absent.log")
+    assert rc == 0, output[-4000:]
+    assert changed and changed > 0
+    moved = re.search(r"Moved (\d+) Sidekiq jobs from 127\.0\.0\.1:6381 to", output)
+    assert moved and int(moved.group(1)) >= 31, output[-4000:]
+    assert_no_secret(log_path, output)
+    # The parked jobs are back in the main Redis, in the same order, and the scheduled one with them.
+    queued = [line for line in cli(host, "LRANGE queue:fediops_parked 0 -1", port=MAIN_PORT, password="").splitlines()
+              if line.startswith("{")]
+    assert [re.search(r'"args":\["([^"]+)"', line).group(1) for line in reversed(queued)] == \
+        [f"parked-{i}" for i in range(1, 31)]
+    assert "parked-scheduled" in cli(host, "ZRANGE schedule 0 -1", port=MAIN_PORT, password="")
+    env = read_env(host)
+    assert not [k for k in env if k.startswith("SIDEKIQ_REDIS_")], env
+    assert unit_value(host, f"{server}-server@sidekiq.service", "UnitFileState") != "enabled"
+    assert ":6381" not in run_ok(host, "ss -Htln")
+    assert not host.file(f"/var/lib/{server}/sidekiq").exists
+    # Sidekiq beats on the main Redis again.
+    wait_active(host, "mastodon-sidekiq")
+    deadline, live = time.time() + 30, []
+    while not live and time.time() < deadline:
+        members = cli(host, "SMEMBERS processes", port=MAIN_PORT, password="").split()
+        live = [m for m in members if cli(host, f"EXISTS {m}", port=MAIN_PORT, password="").strip() == "1"]
+        time.sleep(1)
+    assert live, "no Sidekiq process beats on the main Redis"
+
+    rc, output, changed, _log = converge_again(
+        host, {"redis_cache_state": "absent", "sidekiq_redis_state": "absent"}, "ansible-sidekiq-absent-again.log")
     assert rc == 0 and changed == 0, output[-4000:]

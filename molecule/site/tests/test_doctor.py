@@ -27,9 +27,12 @@ EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 DOCTOR = os.path.join(PROJECT, "playbooks", "doctor.yml")
 DB_PASSWORD = "site-Test:db/pass%1"
-SECRETS = [DB_PASSWORD, "site-Test:admin/pass%2", "site-Test:stats/pass%3"]
+SIDEKIQ_PASSWORD = "site-Test:sidekiq/pass%4"
+SECRETS = [DB_PASSWORD, "site-Test:admin/pass%2", "site-Test:stats/pass%3", SIDEKIQ_PASSWORD]
 VAULT = {"vault_pgbouncer_mastodon_db_password": SECRETS[0], "vault_pgbouncer_admin_password": SECRETS[1],
-         "vault_pgbouncer_stats_password": SECRETS[2]}
+         "vault_pgbouncer_stats_password": SECRETS[2], "vault_sidekiq_redis_password": SIDEKIQ_PASSWORD}
+# Sidekiq's own Redis (examples/single-host: scale_sidekiq_redis_enabled), its password in redis-cli's environment.
+SIDEKIQ_CLI = f"REDISCLI_AUTH='{SIDEKIQ_PASSWORD}' redis-cli -p 6381"
 
 
 def doctor(name, duration, *extra, check=False):
@@ -65,22 +68,24 @@ def test_idle_host_names_nothing_but_was_read(host):
     assert obs["pgbouncer"]["processes"] >= 1
     assert obs["postgresql"]["max_connections"] > 0 and obs["postgresql"]["in_recovery"] is False
     assert len(obs["sidekiq"]["processes"]) == 4 and all(p["concurrency"] > 0 for p in obs["sidekiq"]["processes"])
-    assert obs["redis"]["policy"] == "noeviction"
+    # Sidekiq's own Redis, where .env.production now sends Sidekiq (SIDEKIQ_REDIS_URL).
+    assert obs["redis"]["policy"] == "noeviction" and obs["redis"]["endpoint"] == "127.0.0.1:6381"
     assert obs["cache"]["endpoint"] == "127.0.0.1:6380" and obs["cache"]["maxmemory"] == 256 * 1024 * 1024
     assert obs["host"]["puma_workers"] >= 1
 
 
 def test_exporters_answer_on_loopback_only(host):
     listening = run_ok(host, "ss -ltnH")
-    for port in (9121, 9122):
+    for port in (9121, 9122, 9123):
         assert f"127.0.0.1:{port} " in listening
         assert f"0.0.0.0:{port} " not in listening and f"*:{port} " not in listening
     assert scrape(host, 9121)["redis_up"] == 1
     assert scrape(host, 9122)["redis_up"] == 1
+    assert scrape(host, 9123)["redis_up"] == 1
     # The package's own exporter (every address, :9121) is off.
     assert host.run("systemctl is-active prometheus-redis-exporter.service").stdout.strip() != "active"
     jobs = run_ok(host, "cat /etc/prometheus/fediops-mastodon-scrape.yml")
-    assert "127.0.0.1:9121" in jobs and "127.0.0.1:9122" in jobs
+    assert "127.0.0.1:9121" in jobs and "127.0.0.1:9122" in jobs and "127.0.0.1:9123" in jobs
     # Debian 12's PgBouncer exporter cannot read Debian 12's PgBouncer: not installed, no job.
     assert "pgbouncer" not in jobs
     assert host.run("dpkg -s prometheus-pgbouncer-exporter").rc != 0
@@ -100,7 +105,7 @@ def loaded(host):
     run_ok(host, "runuser -u mastodon -- bash -lc 'cd ~/live && bundle exec ruby bin/enqueue push 3000 1000 doctor' >/dev/null")
     time.sleep(6)
     yield
-    run_ok(host, "redis-cli DEL queue:push >/dev/null; pkill -x redis-benchmark || true; pkill -x pgbench || true")
+    run_ok(host, f"{SIDEKIQ_CLI} DEL queue:push >/dev/null; pkill -x redis-benchmark || true; pkill -x pgbench || true")
     pgbench.join(60)
     run_ok(host, "redis-cli -p 6380 FLUSHALL >/dev/null; rm -f /tmp/doctor-sleep.sql")
     time.sleep(2)
@@ -127,8 +132,8 @@ def test_doctor_and_exporters_name_each_condition_under_load(host, loaded):
                for line in report["lines"])
     for secret in SECRETS:
         assert secret not in out and secret not in json.dumps(report)
-    # The exporters see the same load: the queue's length, and the cache's evictions.
-    assert scrape(host, 9121)['redis_key_size{db="db0",key="queue:push"}'] > 0
+    # The exporters see the same load: the queue's length on Sidekiq's own Redis, and the cache's evictions.
+    assert scrape(host, 9123)['redis_key_size{db="db0",key="queue:push"}'] > 0
     assert scrape(host, 9122)["redis_evicted_keys_total"] > 0
 
 

@@ -192,7 +192,8 @@ def test_sum_of_threads_matches_the_report(host, report, only_host):
 # converge.yml's vault values, which examples/single-host names.
 VAULT = {"vault_pgbouncer_mastodon_db_password": "site-Test:db/pass%1",
          "vault_pgbouncer_admin_password": "site-Test:admin/pass%2",
-         "vault_pgbouncer_stats_password": "site-Test:stats/pass%3"}
+         "vault_pgbouncer_stats_password": "site-Test:stats/pass%3",
+         "vault_sidekiq_redis_password": "site-Test:sidekiq/pass%4"}
 # A sample of the bad-input table (tests/unit/test_bad_inputs.py), each refused by a different check:
 # (variables, text of the refusal, the task that refuses). The first is the infeasible plan: 30 x 5 Puma
 # threads are more than PostgreSQL's 100 - 3, even with PgBouncer's pool of 200 in front.
@@ -317,7 +318,7 @@ def test_a_pg_hba_rule_postgresql_cannot_read_is_put_back_before_any_reload(host
     assert rc == 0 and run_ok(host, f"sha256sum {hba}") == before, out
 
 
-SECRETS = ["site-Test:db/pass%1", "site-Test:admin/pass%2", "site-Test:stats/pass%3"]
+SECRETS = ["site-Test:db/pass%1", "site-Test:admin/pass%2", "site-Test:stats/pass%3", "site-Test:sidekiq/pass%4"]
 
 
 def test_secrets_never_reach_the_converge_log():

@@ -23,7 +23,8 @@ VAULT = {"vault_pgbouncer_mastodon_db_password": "split-Test:db/pass%1 'q'",
          "vault_pgbouncer_admin_password": "split-Test:admin/pass%2",
          "vault_read_replica_replication_password": "split-Test:repl/pass%3",
          "vault_redis_cache_password": "split-Test:cache/pass%4",
-         "vault_pgbouncer_stats_password": "split-Test:stats/pass%5"}
+         "vault_pgbouncer_stats_password": "split-Test:stats/pass%5",
+         "vault_sidekiq_redis_password": "split-Test:sidekiq/pass%6"}
 APPS = ["split-app1", "split-app2"]
 
 
@@ -64,7 +65,12 @@ def test_redis_exporters_on_each_application_host():
         h = host(name)
         main = scrape(h, 9121)
         assert value(main, "redis_up") == 1
-        assert 'key="queue:default"' in main
+        # The queues live in Sidekiq's own Redis: its exporter (app1 only) reports their lengths.
+        assert 'key="queue:default"' not in main
+        assert (h.run("systemctl is-active prometheus-redis-exporter@sidekiq").stdout.strip() == "active") == (
+            name == "split-app1"), name
+    sidekiq = scrape(host("split-app1"), 9123)
+    assert value(sidekiq, "redis_up") == 1 and 'key="queue:default"' in sidekiq
     # The cache's exporter runs where a cache runs: each application host, or app1 alone in round two.
     cache_hosts = APPS if placement() == "primary" else ["split-app1"]
     for name in APPS:
@@ -94,6 +100,8 @@ def test_doctor_names_nothing_on_the_idle_site_and_read_every_host():
     assert [s["name"] for s in obs["split-db1"]["postgresql"]["slots"]], "the primary shows no replication slot"
     for name in APPS:
         assert obs[name]["sidekiq"]["processes"], f"no Sidekiq process in the registry of {name}'s Redis"
+        # Both hosts' Sidekiq use the one Redis on app1 (SIDEKIQ_REDIS_URL), as the doctor read it from each.
+        assert obs[name]["redis"]["endpoint"].endswith(":6381"), obs[name]["redis"]["endpoint"]
         assert obs[name]["cache"]["maxmemory"] > 0
     for secret in VAULT.values():
         assert secret not in proc.stdout and secret not in json.dumps(report)

@@ -28,7 +28,8 @@ ADMIN_PASSWORD = "split-Test:admin/pass%2"
 REPLICATION_PASSWORD = "split-Test:repl/pass%3"
 CACHE_PASSWORD = "split-Test:cache/pass%4"
 STATS_PASSWORD = "split-Test:stats/pass%5"
-SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD, STATS_PASSWORD]
+SIDEKIQ_PASSWORD = "split-Test:sidekiq/pass%6"
+SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD, STATS_PASSWORD, SIDEKIQ_PASSWORD]
 ENV_FILE = "/home/mastodon/live/.env.production"
 APPS = ["split-app1", "split-app2"]
 
@@ -145,9 +146,10 @@ def test_a_shared_cache_replaces_the_application_hosts_own():
 
 
 def sidekiq_queues_running(h):
-    """Queues of every live Sidekiq process, from Sidekiq's own registry (the `processes` set in Redis)."""
-    script = ("require './app'; require 'sidekiq/api'; "
-              "Sidekiq::ProcessSet.new.each { |p| puts p['queues'].join(',') }")
+    """Queues of every live Sidekiq process of this host, from Sidekiq's own registry (the `processes` set in
+    Redis). The application hosts share Sidekiq's Redis, and with it the registry: each entry names its host."""
+    script = ("require './app'; require 'sidekiq/api'; require 'socket'; "
+              "Sidekiq::ProcessSet.new.each { |p| puts p['queues'].join(',') if p['hostname'] == Socket.gethostname }")
     return [line.split(",") for line in
             run_ok(h, f"cd /home/mastodon/live && runuser -u mastodon -- bundle exec ruby -e {shlex.quote(script)}").splitlines()
             if line.strip()]

@@ -327,3 +327,60 @@ def test_the_rendered_files_parse_back_to_what_was_asked():
     assert "include /etc/redis/redis-cache.secret.conf\n" in conf and "# The limit that makes this a cache" in conf
     assert rc.plan(rc.parse_conf([conf, rc.render_secret_conf(secret)]), main, secret)["differ"] == []
     assert rc.parse_conf(rc.render_secret_conf(secret))["requirepass"] == 'we"ird pw'
+
+
+# Sidekiq's own Redis: the same instance model with the purpose `sidekiq`.
+SIDEKIQ_PARAMS = {
+    "purpose": "sidekiq", "server": "redis", "distribution": "Debian", "distribution_major": "12",
+    "instance_name": "sidekiq", "port": 6381, "main_port": 6379, "bind": ["127.0.0.1", "-::1"], "maxmemory": "0",
+    "maxmemory_policy": "noeviction", "env_style": "url", "env_host": "127.0.0.1", "password": False,
+    "settings": {},
+}
+
+
+def test_sidekiq_purpose_takes_no_limit_and_noeviction():
+    assert rc.problems(SIDEKIQ_PARAMS) == []
+    assert rc.problems(dict(SIDEKIQ_PARAMS, maxmemory="2gb")) == []
+
+
+def test_sidekiq_purpose_refuses_eviction_and_names_its_own_variables():
+    [msg] = rc.problems(dict(SIDEKIQ_PARAMS, maxmemory_policy="allkeys-lru"))
+    assert msg.startswith("sidekiq_redis_maxmemory_policy is allkeys-lru") and "queued jobs" in msg
+    assert "redis_cache_" not in " ".join(rc.problems(dict(SIDEKIQ_PARAMS, port=6379, maxmemory="1x")))
+
+
+def test_cache_purpose_still_refuses_no_limit():
+    found = rc.problems(dict(SIDEKIQ_PARAMS, purpose="cache", maxmemory_policy="allkeys-lru"))
+    assert any("redis_cache_maxmemory" in m for m in found)
+
+
+def test_unknown_purpose_is_refused():
+    assert rc.problems(dict(SIDEKIQ_PARAMS, purpose="queue")) == ["redis_cache_purpose is 'queue'; use cache or sidekiq."]
+
+
+def test_sidekiq_directives_keep_snapshots_and_an_append_only_file():
+    pairs = dict((name, value) for name, value in rc.directives(dict(SIDEKIQ_PARAMS, maxmemory="0")))
+    assert pairs["save"] == rc.PERSISTENT_SAVE and pairs["appendonly"] == "yes"
+    assert pairs["maxmemory-policy"] == "noeviction" and pairs["maxmemory"] == "0"
+    assert pairs["dir"] == "/var/lib/redis/sidekiq"
+    cache = dict((name, value) for name, value in rc.directives(dict(SIDEKIQ_PARAMS, purpose="cache")))
+    assert cache["save"] == '""' and cache["appendonly"] == "no"
+
+
+def test_sidekiq_conf_says_what_it_holds():
+    conf = rc.render_conf(rc.directives(SIDEKIQ_PARAMS), "redis", "sidekiq", "sidekiq")
+    assert "# Sidekiq's Redis (redis instance \"sidekiq\"), started by redis-server@sidekiq.service." in conf
+    assert "Never evict" in conf and "No AOF" not in conf
+    # The file reads back as the settings it was rendered from.
+    assert rc.parse_conf(conf)["appendonly"] == "yes" and rc.parse_conf(conf)["save"] == rc.PERSISTENT_SAVE
+
+
+def test_sidekiq_env_values_use_the_sidekiq_prefix():
+    values = rc.env_values("url", "127.0.0.1", 6381, "p@ss", purpose="sidekiq")
+    assert values["SIDEKIQ_REDIS_URL"] == "redis://:p%40ss@127.0.0.1:6381/0"
+    assert set(values) == set(rc.env_keys("sidekiq")) and not any(k.startswith("CACHE_") for k in values)
+    parts = rc.env_values("parts", "127.0.0.1", 6381, None, purpose="sidekiq")
+    assert parts["SIDEKIQ_REDIS_HOST"] == "127.0.0.1" and parts["SIDEKIQ_REDIS_PORT"] == "6381"
+    assert parts["SIDEKIQ_REDIS_URL"] is None and parts["SIDEKIQ_REDIS_PASSWORD"] is None
+    assert rc.env_absent_values("sidekiq") == dict((k, None) for k in rc.env_keys("sidekiq"))
+    assert set(rc.env_keys("cache")) == set(rc.ENV_ALL_KEYS)

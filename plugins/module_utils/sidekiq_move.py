@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: fediops.mastodon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Moving Sidekiq's jobs from one Redis to another, as functions over two connections.
+
+Sidekiq keeps its work in a few keys: the set `queues` (the queue names), one list `queue:NAME` per
+queue (pushed on the left, taken from the right, so the oldest job is at the right end), and the sorted
+sets `schedule`, `retry` and `dead` (scored by time). A move runs once no process writes to the source
+any more: every process was restarted onto the target, and a process that stopped pushed its unfinished
+jobs back to the source as it went.
+
+Each key is first renamed in the source to a key of its own (`fediops:moving:KEY`), atomically, so a late
+writer starts a new key rather than losing one. The renamed key is copied to the target and only then
+deleted. A move that stops midway leaves that key behind, and the next move copies it first: a job may
+then run twice, but none is lost. Sorted sets copy without duplicates (ZADD of the same member).
+
+`source` and `target` are objects with call(*args) returning Redis's reply (redis_wire.Connection with
+raw=True: payloads are copied byte for byte).
+"""
+
+from __future__ import annotations
+
+MOVING_PREFIX = "fediops:moving:"
+SORTED_SETS = ("schedule", "retry", "dead")
+QUEUES_SET = "queues"
+# Items read and written per command: a queue of a million jobs moves in a thousand round trips.
+CHUNK = 1000
+
+
+class MoveError(RuntimeError):
+    """A move that must not start, or a Redis reply it cannot use."""
+
+
+def text(value):
+    """A reply as str (raw connections return bytes)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def info_fields(reply):
+    """{field: value} of an INFO reply."""
+    fields = {}
+    for line in text(reply or "").splitlines():
+        if ":" in line and not line.startswith("#"):
+            name, _sep, value = line.partition(":")
+            fields[name.strip()] = value.strip()
+    return fields
+
+
+def server_id(conn, db):
+    """Which server and database a connection reaches: (run_id, db)."""
+    return info_fields(conn.call("INFO", "server")).get("run_id"), int(db or 0)
+
+
+def target_problems(target):
+    """Why the target must not take Sidekiq's jobs: an eviction policy that can drop them."""
+    policy = info_fields(target.call("INFO", "memory")).get("maxmemory_policy", "")
+    if policy and policy != "noeviction":
+        return ["the Redis Sidekiq now uses evicts keys (maxmemory-policy %s): it could drop the jobs moved into "
+                "it. Give it noeviction first." % policy]
+    return []
+
+
+def queue_names(source):
+    """Queue names in the source's `queues` set, sorted."""
+    return sorted(text(name) for name in (source.call("SMEMBERS", QUEUES_SET) or []))
+
+
+def keys_to_move(names):
+    """The list keys, then the sorted sets: [(key, kind)]."""
+    return [("queue:" + name, "list") for name in names] + [(key, "zset") for key in SORTED_SETS]
+
+
+def size(conn, key, kind):
+    return int(conn.call("LLEN" if kind == "list" else "ZCARD", key) or 0)
+
+
+def pending(source, names=None):
+    """What a move would carry: {key: jobs}, for the keys that hold any (the key and its moving copy)."""
+    names = queue_names(source) if names is None else names
+    found = {}
+    for key, kind in keys_to_move(names):
+        count = size(source, key, kind) + size(source, MOVING_PREFIX + key, kind)
+        if count:
+            found[key] = count
+    return found
+
+
+def _copy_list(source, target, moving, key):
+    """Append the source list to the target list's right end, keeping its order: LRANGE reads newest to
+    oldest, so pushing each chunk on the right leaves the oldest job rightmost, the next one Sidekiq takes."""
+    copied, start = 0, 0
+    while True:
+        items = source.call("LRANGE", moving, start, start + CHUNK - 1) or []
+        if not items:
+            return copied
+        target.call("RPUSH", key, *items)
+        copied += len(items)
+        start += len(items)
+
+
+def _copy_zset(source, target, moving, key):
+    copied, start = 0, 0
+    while True:
+        flat = source.call("ZRANGE", moving, start, start + CHUNK - 1, "WITHSCORES") or []
+        if not flat:
+            return copied
+        members = flat[0::2]
+        scores = flat[1::2]
+        args = []
+        for member, score in zip(members, scores):
+            args.extend([score, member])
+        target.call("ZADD", key, *args)
+        copied += len(members)
+        start += len(members)
+
+
+def move_key(source, target, key, kind):
+    """Move one key: a copy left by an earlier, interrupted move first, then the key itself."""
+    moving = MOVING_PREFIX + key
+    copy = _copy_list if kind == "list" else _copy_zset
+    moved = 0
+    if int(source.call("EXISTS", moving) or 0):
+        moved += copy(source, target, moving, key)
+        source.call("DEL", moving)
+    if int(source.call("EXISTS", key) or 0):
+        # RENAMENX: the moving key was just deleted, so this only fails if a second move runs at once.
+        if not int(source.call("RENAMENX", key, moving) or 0):
+            raise MoveError("%s is being moved by another run at the same time; run one move at a time" % key)
+        moved += copy(source, target, moving, key)
+        source.call("DEL", moving)
+    return moved
+
+
+def move(source, target, check_mode=False):
+    """Move every queue, schedule, retry and dead job from source to target.
+
+    Returns {jobs: {key: jobs moved}, queues: [names moved]} (what would move, in check mode). The queue
+    names are added to the target's `queues` set before their jobs arrive, and leave the source's only
+    after every key was moved.
+    """
+    names = queue_names(source)
+    found = pending(source, names)
+    if check_mode or (not found and not names):
+        return {"jobs": found, "queues": names}
+    if names:
+        target.call("SADD", QUEUES_SET, *names)
+    moved = {}
+    for key, kind in keys_to_move(names):
+        count = move_key(source, target, key, kind)
+        if count:
+            moved[key] = count
+    if names:
+        source.call("SREM", QUEUES_SET, *names)
+    return {"jobs": moved, "queues": names}
