@@ -60,9 +60,47 @@ def target_problems(target):
     return []
 
 
+def scan(conn, pattern):
+    """Every key matching `pattern`, sorted (SCAN, so a large Redis is not blocked)."""
+    cursor, keys = "0", set()
+    while True:
+        reply = conn.call("SCAN", cursor, "MATCH", pattern, "COUNT", CHUNK)
+        cursor = text(reply[0])
+        keys.update(text(key) for key in reply[1] or [])
+        if cursor == "0":
+            return sorted(keys)
+
+
 def queue_names(source):
-    """Queue names in the source's `queues` set, sorted."""
-    return sorted(text(name) for name in (source.call("SMEMBERS", QUEUES_SET) or []))
+    """Queue names of the source, sorted: its `queues` set, and every `queue:NAME` list and moving copy.
+
+    The set alone is not enough: a Sidekiq process that stops pushes its unfinished jobs back with RPUSH
+    and no SADD, so a queue whose name left the set can still hold jobs.
+    """
+    names = set(text(name) for name in (source.call("SMEMBERS", QUEUES_SET) or []))
+    for prefix in ("queue:", MOVING_PREFIX + "queue:"):
+        for key in scan(source, prefix + "*"):
+            if text(source.call("TYPE", key)) == "list":
+                names.add(key[len(prefix):])
+    return sorted(names)
+
+
+def restore_leftovers(conn):
+    """Put back the moving copies an interrupted move in the other direction left in `conn`: their jobs go
+    onto the key they came from (oldest still first); returns {key: jobs}. A move copies jobs out of a
+    moving key only on its source side, so without this they would sit in the target, read by no one."""
+    restored = {}
+    for moving in scan(conn, MOVING_PREFIX + "*"):
+        key = moving[len(MOVING_PREFIX):]
+        kind = text(conn.call("TYPE", moving))
+        if kind not in ("list", "zset"):
+            continue
+        count = (_copy_list if kind == "list" else _copy_zset)(conn, conn, moving, key)
+        conn.call("DEL", moving)
+        if kind == "list" and key.startswith("queue:"):
+            conn.call("SADD", QUEUES_SET, key[len("queue:"):])
+        restored[key] = restored.get(key, 0) + count
+    return restored
 
 
 def keys_to_move(names):
@@ -140,7 +178,7 @@ def move(source, target, check_mode=False):
     """
     names = queue_names(source)
     found = pending(source, names)
-    if check_mode or (not found and not names):
+    if check_mode or (not found and not names and not scan(target, MOVING_PREFIX + "*")):
         return {"jobs": found, "queues": names}
     if names:
         target.call("SADD", QUEUES_SET, *names)
@@ -149,6 +187,13 @@ def move(source, target, check_mode=False):
         count = move_key(source, target, key, kind)
         if count:
             moved[key] = count
-    if names:
-        source.call("SREM", QUEUES_SET, *names)
+    # Last: those jobs are older than any moved now, so they go to the end Sidekiq takes first.
+    for key, count in restore_leftovers(target).items():
+        moved[key] = moved.get(key, 0) + count
+    # A name leaves the source's set only when nothing of its queue is left there.
+    gone = [name for name in names
+            if not int(source.call("EXISTS", "queue:" + name) or 0)
+            and not int(source.call("EXISTS", MOVING_PREFIX + "queue:" + name) or 0)]
+    if gone:
+        source.call("SREM", QUEUES_SET, *gone)
     return {"jobs": moved, "queues": names}

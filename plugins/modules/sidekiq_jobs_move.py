@@ -17,13 +17,18 @@ description:
   - Run it after every process that pushes jobs (web, Sidekiq, streaming hosts alike) was restarted onto the
     target. A Sidekiq process that stops pushes its unfinished jobs back to the Redis it used, so the move
     carries those too.
-  - Moves the set C(queues), each C(queue:NAME) list (oldest job still taken first), and the sorted sets
+  - Moves the set C(queues), each C(queue:NAME) list (oldest job still taken first, ahead of the jobs already in the
+    target), and the sorted sets
     C(schedule), C(retry) and C(dead). Each key is renamed in the source first, then copied, then deleted. If a
     run stops midway, the next run copies what is left, so a job may run twice but none is lost.
   - Does nothing when the source and the target are the same server and database. Refuses a target whose eviction
     policy is not C(noeviction), and an environment with C(REDIS_NAMESPACE) (namespaced keys, before Mastodon 4.4).
-  - Passwords come from the environment file or O(source_password) and travel only in Redis's C(AUTH), never on a
-    command line or in the output.
+  - Passwords come from the environment file, O(source_password) or O(target_password) and travel only in Redis's
+    C(AUTH), never on a command line or in the output.
+  - Finds the queues by the set C(queues) and by the keys C(queue:*) (a stopping Sidekiq pushes its unfinished jobs
+    back without adding the name to the set). A name leaves the source's set only once its queue is empty there.
+  - Copies left in the target by an interrupted move in the other direction are put back onto their keys, after the
+    moved jobs, since they are older.
 version_added: 0.1.0
 options:
   env_file:
@@ -159,7 +164,14 @@ def main():
 
     conns = []
     try:
-        src = Connection(source["host"], source["port"], source["password"], source["db"], raw=True)
+        try:
+            src = Connection(source["host"], source["port"], source["password"], source["db"], raw=True)
+        except RedisError:
+            if not module.check_mode:
+                raise
+            # A preview of removing an instance that someone stopped: the run starts it first.
+            result["msg"] = "%s does not answer: the jobs it holds are counted when the run starts it." % result["source"]
+            module.exit_json(**result)
         conns.append(src)
         try:
             dst = Connection(target["host"], target["port"], target["password"], target["db"], raw=True)

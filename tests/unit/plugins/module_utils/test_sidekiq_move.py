@@ -32,6 +32,14 @@ class FakeRedis:
                 raise sm.MoveError("connection lost")
         key = args[1] if len(args) > 1 else None
         rest = [self.b(a) for a in args[2:]]
+        if name == "SCAN":
+            import fnmatch
+            pattern = args[3]
+            return [b"0", sorted(k.encode() for k in self.data if fnmatch.fnmatchcase(k, pattern))]
+        if name == "TYPE":
+            value = self.data.get(key)
+            kind = {list: "list", dict: "zset", set: "set"}.get(type(value), "none")
+            return kind.encode()
         if name == "INFO":
             return ("# Server\r\nrun_id:%s\r\n# Memory\r\nmaxmemory_policy:%s\r\n" % (self.run_id, self.policy)).encode()
         if name == "SMEMBERS":
@@ -98,7 +106,7 @@ def drain(redis, queue):
     return [items.pop() for _index in range(len(items))]
 
 
-def test_move_keeps_fifo_order_behind_jobs_already_in_the_target():
+def test_moved_jobs_run_before_the_jobs_already_in_the_target_in_their_own_order():
     src, dst = FakeRedis("old"), FakeRedis("new")
     for i in range(1, 2501):
         sidekiq_push(src, "default", "old-%d" % i)
@@ -201,3 +209,47 @@ def test_pending_counts_a_moving_key_left_behind():
     src.call("RPUSH", sm.MOVING_PREFIX + "queue:mailers", "m1", "m2")
     src.call("RPUSH", "queue:mailers", "m3")
     assert sm.pending(src) == {"queue:mailers": 3}
+
+
+def test_a_queue_missing_from_the_queues_set_still_moves():
+    """A stopping Sidekiq pushes its unfinished jobs back with RPUSH and no SADD."""
+    src, dst = FakeRedis("old"), FakeRedis("new")
+    src.call("RPUSH", "queue:push", "requeued-1", "requeued-2")
+    result = sm.move(src, dst)
+    assert result["jobs"] == {"queue:push": 2} and result["queues"] == ["push"]
+    assert drain(dst, "push") == [b"requeued-2", b"requeued-1"]
+    assert "queue:push" not in src.data
+
+
+def test_a_name_stays_in_the_set_while_its_queue_still_holds_jobs():
+    src, dst = FakeRedis("old"), FakeRedis("new")
+    sidekiq_push(src, "default", "j1")
+    original = src.call
+
+    def late_push(*args):
+        # A process not restarted yet pushes again right after the key was renamed.
+        reply = original(*args)
+        if args[0] == "RENAMENX":
+            src.data.setdefault("queue:default", []).insert(0, b"late")
+        return reply
+
+    src.call = late_push
+    sm.move(src, dst)
+    src.call = original
+    assert src.data["queue:default"] == [b"late"] and b"default" in src.data["queues"]
+    sm.move(src, dst)
+    assert set(drain(dst, "default")) == {b"j1", b"late"} and "queues" not in src.data
+
+
+def test_leftovers_of_a_move_the_other_way_are_put_back_first():
+    # A move from `main` to `own` stopped after renaming: the jobs wait in main under the moving name.
+    main, own = FakeRedis("main"), FakeRedis("own")
+    main.call("RPUSH", sm.MOVING_PREFIX + "queue:default", "old-2", "old-1")
+    main.call("ZADD", sm.MOVING_PREFIX + "retry", "5", "r1")
+    sidekiq_push(own, "default", "new-1")
+    # Now the operator moves back, from `own` to `main`.
+    result = sm.move(own, main)
+    assert result["jobs"] == {"queue:default": 3, "retry": 1}
+    assert not [k for k in main.data if k.startswith(sm.MOVING_PREFIX)]
+    assert drain(main, "default") == [b"old-1", b"old-2", b"new-1"]
+    assert main.data["retry"] == {b"r1": 5.0} and b"default" in main.data["queues"]
