@@ -101,11 +101,12 @@ stage_molecule() {
   ./scripts/build-images.sh bookworm trixie || return 1
   ./scripts/bake-standin.sh ${platform:-bookworm trixie} || return 1
   declare -A pid_of start_of
-  local running=0 name rc
+  local name rc
+  # The scenarios running are those not reaped yet. wait -n names their processes: the static stages may
+  # run beside them in this shell, and their end must not start another scenario.
   for s in "${scenarios[@]}"; do
-    while [ "$running" -ge "$jobs" ]; do
-      wait -n
-      running=$((running - 1))
+    while [ "${#pid_of[@]}" -ge "$jobs" ]; do
+      wait -n "${pid_of[@]}"
       reap_molecule
     done
     echo "==> [molecule $s] $(date -u +%H:%M:%S) starting"
@@ -126,21 +127,22 @@ stage_molecule() {
       echo $? >"$logdir/molecule-$s.rc"
     ) &
     pid_of[$s]=$!
-    running=$((running + 1))
   done
-  while [ "$running" -gt 0 ]; do
-    wait -n
-    running=$((running - 1))
+  while [ "${#pid_of[@]}" -gt 0 ]; do
+    wait -n "${pid_of[@]}"
     reap_molecule
   done
-  reap_molecule
 }
 
 # Report every scenario whose process has ended and that was not reported yet.
 reap_molecule() {
   local s rc end
   for s in "${!pid_of[@]}"; do
-    [ -f "$logdir/molecule-$s.rc" ] || continue
+    if [ ! -f "$logdir/molecule-$s.rc" ]; then
+      # Still running, or killed before it could write its exit status.
+      kill -0 "${pid_of[$s]}" 2>/dev/null && continue
+      echo 1 >"$logdir/molecule-$s.rc"
+    fi
     rc=$(cat "$logdir/molecule-$s.rc")
     end=$(date +%s)
     grep -E '^(=+ .*(passed|failed|error).* =+|PASSED|FAILED|.*changed=[1-9].*)' "$logdir/molecule-$s.log" | tail -n 5
