@@ -100,8 +100,10 @@ stage_molecule() {
   fi
   ./scripts/build-images.sh bookworm trixie || return 1
   ./scripts/bake-standin.sh ${platform:-bookworm trixie} || return 1
-  declare -A pid_of start_of
+  # Initialised: under set -u, the size of a declared but never assigned array is an unbound variable.
+  declare -A pid_of=() start_of=()
   local name rc
+  molecule_reaped=0
   # The scenarios running are those not reaped yet. wait -n names their processes: the static stages may
   # run beside them in this shell, and their end must not start another scenario.
   for s in "${scenarios[@]}"; do
@@ -132,6 +134,11 @@ stage_molecule() {
     wait -n "${pid_of[@]}"
     reap_molecule
   done
+  # A stage that ran fewer scenarios than it listed must not pass.
+  if [ "$molecule_reaped" -ne "${#scenarios[@]}" ]; then
+    echo "run-tests: ${#scenarios[@]} scenarios listed, $molecule_reaped ran to an end" >&2
+    return 1
+  fi
 }
 
 # Report every scenario whose process has ended and that was not reported yet.
@@ -156,6 +163,7 @@ reap_molecule() {
     fi
     echo "==> [molecule $s] finished in $((end - ${start_of[$s]}))s (exit $rc)"
     unset "pid_of[$s]"
+    molecule_reaped=$((molecule_reaped + 1))
   done
 }
 
