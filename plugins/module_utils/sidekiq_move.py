@@ -78,9 +78,10 @@ def queue_names(source):
     and no SADD, so a queue whose name left the set can still hold jobs.
     """
     names = set(text(name) for name in (source.call("SMEMBERS", QUEUES_SET) or []))
-    for prefix in ("queue:", MOVING_PREFIX + "queue:"):
-        for key in scan(source, prefix + "*"):
-            if text(source.call("TYPE", key)) == "list":
+    # One pass over the keyspace (the main Redis holds every home feed) for both kinds of key.
+    for key in scan(source, "*queue:*"):
+        for prefix in ("queue:", MOVING_PREFIX + "queue:"):
+            if key.startswith(prefix) and text(source.call("TYPE", key)) == "list":
                 names.add(key[len(prefix):])
     return sorted(names)
 
