@@ -5,7 +5,6 @@ import os
 import re
 import shlex
 import sys
-import time
 
 from conftest import (
     ADMIN_PASSWORD, CONVERGE_LOG, ENV_FILE, INI, MAX_CLIENT_CONN, PASSWORDS, PROJECT_DIR, USERLIST,
@@ -229,22 +228,41 @@ def sighups(host, unit):
     return int(run_ok(host, f"grep -c 'got SIGHUP' /var/log/postgresql/pgbouncer-{number}.log || true").strip() or 0)
 
 
+SPREAD = """
+set -u
+{bench} >/var/tmp/spread.out 2>&1 &
+bench=$!
+while kill -0 $bench 2>/dev/null; do
+  index=0
+  for socket in {sockets}; do
+    echo "process $index $(PGPASSWORD={admin_password} psql -X -A -t -q -h $socket -p 6432 -U pgbouncer pgbouncer \\
+      -c 'SHOW CLIENTS' | grep -c '|mastodon_production|')"
+    index=$((index + 1))
+  done
+  sleep 0.1
+done
+wait $bench
+echo "RC=$?"
+cat /var/tmp/spread.out
+"""
+
+
 def test_clients_spread_over_the_processes(host, pgbench_tables):
-    """With two processes, a TCP client load lands on both: each lists clients while pgbench runs."""
+    """With two processes, a TCP client load lands on both: each lists clients while pgbench runs.
+
+    The sampling runs inside the container, a round every 0.1 s for as long as pgbench runs: one call
+    through Ansible per sample took seconds on a busy machine and could miss the second process.
+    """
     if processes(host) == 1:
         return
-    pid = run_ok(host, "nohup sh -c %s >/var/tmp/spread.out 2>&1 & echo $!" % shlex.quote(
-        pgbench(host, "-n -S -c 40 -j 2 -T 6"))).strip()
-    seen = set()
-    for _attempt in range(20):
-        seen |= {c["process"] for c in show_clients(host) if c["database"] == "mastodon_production"}
-        if seen == set(range(processes(host))):
-            break
-        time.sleep(0.3)
-    run_ok(host, f"while kill -0 {pid} 2>/dev/null; do sleep 0.3; done")
-    out = host.file("/var/tmp/spread.out").content_string
-    assert "number of failed transactions: 0 " in out, out
-    assert seen == set(range(processes(host))), f"clients landed on processes {seen} only"
+    script = SPREAD.format(bench=pgbench(host, "-n -S -c 40 -j 2 -T 6"), sockets=" ".join(admin_sockets(host)),
+                           admin_password=shlex.quote(ADMIN_PASSWORD))
+    out = run_ok(host, "bash -c %s" % shlex.quote(script))
+    assert "RC=0" in out and "number of failed transactions: 0 " in out, out
+    samples = [tuple(map(int, m)) for m in re.findall(r"^process (\d+) (\d+)$", out, re.M)]
+    assert samples, out
+    seen = {index for index, clients in samples if clients > 0}
+    assert seen == set(range(processes(host))), f"clients landed on processes {seen} only: {samples}"
 
 
 def test_restart_under_writing_load_aborts_every_client(host, pgbench_tables):
