@@ -9,7 +9,7 @@ import sys
 from conftest import (
     ADMIN_PASSWORD, CONVERGE_LOG, ENV_FILE, INI, MAX_CLIENT_CONN, PASSWORDS, PROJECT_DIR, USERLIST,
     admin, admin_sockets, ansible_playbook, auth_type, extra_units, main_pid, password, pgbench, processes, psql,
-    restart_pgbouncer, run_ok, show_clients,
+    restart_pgbouncer, run_ok,
 )
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
