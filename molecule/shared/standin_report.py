@@ -8,6 +8,7 @@ it in PgBouncer's SHOW CLIENTS), the pool size, and where a cache write landed.
 
 import json
 import shlex
+import time
 
 LIVE = "/home/mastodon/live"
 
@@ -27,11 +28,12 @@ def http_report(host, port):
     return _run_json(host, f"python3 -c {shlex.quote(script)} http://127.0.0.1:{port}/fixture/report")
 
 
-def sidekiq_report(host, queue="default", live=LIVE, tries=16):
+def sidekiq_report(host, queue="default", live=LIVE, tries=30, pause=0.5):
     """The report of a running Sidekiq process of `host` that serves `queue`, from a job it ran.
 
     Application hosts that share Sidekiq's Redis share its queues, so the job may run on another host:
-    the job is pushed again until a process of this host answers (each host's turn is a coin toss)."""
+    the job is pushed again until a process of this host answers (each host's turn is a coin toss). The
+    tries are spread over `pause` seconds each: once, all 16 of a quick burst went to the other host."""
     hostname = host.check_output("hostname").strip()
     seen = []
     for _attempt in range(tries):
@@ -39,6 +41,7 @@ def sidekiq_report(host, queue="default", live=LIVE, tries=16):
         if report.get("hostname") == hostname:
             return report
         seen.append(report.get("hostname"))
+        time.sleep(pause)
     raise AssertionError(f"no Sidekiq process of {hostname} ran a report job on {queue} in {tries} tries: {seen}")
 
 
