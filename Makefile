@@ -5,7 +5,7 @@ SCENARIO ?=
 PLATFORM ?=
 RELEASES ?= bookworm trixie
 
-.PHONY: demo test venv docker images units sanity lint tarball molecule clean
+.PHONY: demo test venv docker host-packages images units sanity lint tarball molecule clean
 
 demo: venv docker
 	@./scripts/build-images.sh bookworm && ./scripts/bake-standin.sh bookworm
@@ -20,10 +20,13 @@ venv:
 docker:
 	@./scripts/ensure-docker.sh
 
+host-packages:
+	@./scripts/ensure-host-packages.sh
+
 images: docker
 	@./scripts/build-images.sh $(RELEASES) && ./scripts/bake-standin.sh $(RELEASES)
 
-units: venv
+units: venv host-packages
 	@./scripts/run-tests.sh --only units
 
 sanity: venv

@@ -1,15 +1,8 @@
 #!/usr/bin/env bash
-# Make sure a Docker engine answers: install Debian's docker.io if needed, start dockerd if none runs.
+# Make sure a Docker engine answers: install Debian's docker.io if needed (ensure-host-packages.sh), start
+# dockerd if none runs.
 set -euo pipefail
-need=()
-command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "ensure-docker: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+"$(dirname "$0")/ensure-host-packages.sh"
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

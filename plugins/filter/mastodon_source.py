@@ -9,7 +9,9 @@ name: mastodon_version_from_source
 short_description: The Mastodon version a checkout's lib/mastodon/version.rb declares
 description:
   - Reads the C(major), C(minor) and C(patch) methods of Mastodon's C(lib/mastodon/version.rb), as a string such
-    as C(4.5.0). C(playbooks/scale.yml) reads it from each application host when C(mastodon_version) is not set.
+    as C(4.5.0), line by line with bounded patterns; comments never count.
+  - To read a host's checkout, use the module M(fediops.mastodon.mastodon_checkout), which reaches the file
+    through the collection's safe walk.
   - Fails when one of the three is not defined as a number, for example when the file is not Mastodon's.
 version_added: 0.1.0
 options:
@@ -22,14 +24,11 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Read the version of the checkout
-  ansible.builtin.slurp:
-    src: /home/mastodon/live/lib/mastodon/version.rb
-  register: version_rb
-
-- name: Keep it
+# The text comes from the checkout through fediops.mastodon.mastodon_checkout (the checkout is the mastodon
+# user's: never slurp it); this filter parses a text you already have, such as a release's version.rb.
+- name: Parse a version.rb text
   ansible.builtin.set_fact:
-    mastodon_version: "{{ version_rb.content | b64decode | fediops.mastodon.mastodon_version_from_source }}"
+    release_version: "{{ version_rb_text | fediops.mastodon.mastodon_version_from_source }}"
 """
 
 RETURN = r"""

@@ -213,3 +213,15 @@ def mask(text, secret_keys=()):
         else:
             out.append(line)
     return "\n".join(out)
+
+
+def holds_secret(text, secret_keys=()):
+    """True when the file text sets a key that looks secret to a non-empty value, or holds a URL with a password."""
+    for line in _lines(text):
+        match = LINE_RE.match(line)
+        if not match:
+            continue
+        value = match.group("value").strip()
+        if value and (is_secret(match.group("key"), secret_keys) or URL_PASSWORD_RE.search(value)):
+            return True
+    return False

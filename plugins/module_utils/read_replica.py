@@ -29,16 +29,9 @@ SLOT_NAME_RE = re.compile(r"^[a-z0-9_]+$")
 TOP_LEVEL_KEY_RE = re.compile(r"^[^\s#][^:]*:")
 PRODUCTION_RE = re.compile(r"^production:\s*(#.*)?$")
 
-# Mastodon 4.1's config/database.yml before the production section, for a checkout that has none:
-# the production section the guide gives merges `*default`, so the anchor must exist.
-DATABASE_YML_HEAD = """default: &default
-  adapter: postgresql
-  pool: <%= ENV["DB_POOL"] || ENV['MAX_THREADS'] || 5 %>
-  timeout: 5000
-  encoding: unicode
-  sslmode: <%= ENV['DB_SSLMODE'] || "prefer" %>
-
-"""
+NO_PRODUCTION = ("config/database.yml has no top-level production: block (or does not exist), so it is not Mastodon's "
+                 "file: Makara's file is made from it, and root does not copy a file it cannot recognise. Put Mastodon's "
+                 "own config/database.yml back (git checkout config/database.yml) and run again.")
 
 
 class ReadReplicaError(ValueError):
@@ -177,7 +170,7 @@ def makara_production_yaml(master_url, replica_urls):
 def production_adapter(text):
     """The `adapter:` of the top-level `production:` block of a database.yml text, or None."""
     lines = (text or "").splitlines()
-    start = next((i for i, line in enumerate(lines) if PRODUCTION_RE.match(line)), None)
+    start = next((i for i, line in enumerate(lines) if PRODUCTION_RE.fullmatch(line)), None)
     if start is None:
         return None
     for line in lines[start + 1:]:
@@ -193,17 +186,15 @@ def replace_production_section(text, section):
     """Replace the top-level `production:` block of a database.yml text, keeping everything else.
 
     The file is ERB, not YAML, so it is edited as text: the block runs until the next top-level
-    key; blank and comment lines just before that key stay with it.
+    key; blank and comment lines just before that key stay with it. A file without that block is not
+    Mastodon's (the checkout is the mastodon user's to write): ReadReplicaError.
     """
     if not section.endswith("\n"):
         section += "\n"
-    if not text:
-        return DATABASE_YML_HEAD + section
-    lines = text.splitlines(True)
-    start = next((i for i, line in enumerate(lines) if PRODUCTION_RE.match(line.rstrip("\n"))), None)
+    lines = (text or "").splitlines(True)
+    start = next((i for i, line in enumerate(lines) if PRODUCTION_RE.fullmatch(line.rstrip("\n"))), None)
     if start is None:
-        sep = "" if text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-        return text + sep + section
+        raise ReadReplicaError(NO_PRODUCTION)
     end = next((i for i in range(start + 1, len(lines)) if TOP_LEVEL_KEY_RE.match(lines[i])), len(lines))
     if end < len(lines):
         while end > start + 1 and (lines[end - 1].strip() == "" or lines[end - 1].startswith("#")):
@@ -417,6 +408,9 @@ def plan(data):
         if not password:
             problems.append("read_replica_db_password is empty: Makara's database URLs carry the password, and "
                             "Mastodon does not fall back to DB_PASS for them.")
+            return result
+        if not any(PRODUCTION_RE.fullmatch(line) for line in (data.get("database_yml") or "").splitlines()):
+            problems.append(NO_PRODUCTION)
             return result
         if production_adapter(data.get("database_yml")) == "postgresql_makara":
             problems.append("config/database.yml already names the postgresql_makara adapter (an earlier release of "

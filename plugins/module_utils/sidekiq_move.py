@@ -14,17 +14,32 @@ writer starts a new key rather than losing one. The renamed key is copied to the
 deleted. A move that stops midway leaves that key behind, and the next move copies it first: a job may
 then run twice, but none is lost. Sorted sets copy without duplicates (ZADD of the same member).
 
+Two moves must never run at once: the second would delete the first one's renamed key, and jobs a late
+writer pushed in between with it. So a move first takes a lock in the target and in the source (`SET ... NX
+PX`), renews it before every chunk it copies, and stops if it lost it; a second move waits for the lock, then
+moves what is left, or stops with a message when the first one takes too long.
+
 `source` and `target` are objects with call(*args) returning Redis's reply (redis_wire.Connection with
 raw=True: payloads are copied byte for byte).
 """
 
 from __future__ import annotations
 
+import secrets
+import time
+
 MOVING_PREFIX = "fediops:moving:"
 SORTED_SETS = ("schedule", "retry", "dead")
 QUEUES_SET = "queues"
 # Items read and written per command: a queue of a million jobs moves in a thousand round trips.
 CHUNK = 1000
+# The lock each move holds in both Redis servers. It expires by itself if the move dies, and is renewed
+# before every chunk, which takes milliseconds.
+LOCK_KEY = "fediops:sidekiq-move:lock"
+LOCK_TTL_MS = 30000
+# Renew or release only a lock this move still holds (a script, so that the check and the change are one step).
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
 
 
 class MoveError(RuntimeError):
@@ -58,6 +73,38 @@ def target_problems(target):
         return ["the Redis Sidekiq now uses evicts keys (maxmemory-policy %s): it could drop the jobs moved into "
                 "it. Give it noeviction first." % policy]
     return []
+
+
+class MoveLock:
+    """The lock of one move in one Redis (the source or the target)."""
+
+    def __init__(self, conn, label, token, wait_s=60.0, sleep=time.sleep, clock=time.monotonic):
+        self.conn, self.label, self.token, self.wait_s = conn, label, token, wait_s
+        self.sleep, self.clock = sleep, clock
+        self.held = False
+
+    def acquire(self):
+        deadline = self.clock() + self.wait_s
+        while True:
+            if self.conn.call("SET", LOCK_KEY, self.token, "NX", "PX", LOCK_TTL_MS) is not None:
+                self.held = True
+                return
+            if self.clock() >= deadline:
+                raise MoveError("another move of Sidekiq's jobs into or out of %s has held its lock (%s) for over %d s; "
+                                "nothing was moved by this run. Let that move end, then run again."
+                                % (self.label, LOCK_KEY, self.wait_s))
+            self.sleep(0.2)
+
+    def renew(self):
+        if int(self.conn.call("EVAL", _RENEW, 1, LOCK_KEY, self.token, LOCK_TTL_MS) or 0) != 1:
+            self.held = False
+            raise MoveError("this move lost its lock on %s (%s): another move may have started. It stopped; jobs it "
+                            "renamed are copied by the next move, none is lost." % (self.label, LOCK_KEY))
+
+    def release(self):
+        if self.held:
+            self.held = False
+            self.conn.call("EVAL", _RELEASE, 1, LOCK_KEY, self.token)
 
 
 def scan(conn, pattern):
@@ -124,11 +171,16 @@ def pending(source, names=None):
     return found
 
 
-def _copy_list(source, target, moving, key):
+def _no_renew():
+    return None
+
+
+def _copy_list(source, target, moving, key, renew=_no_renew):
     """Append the source list to the target list's right end, keeping its order: LRANGE reads newest to
     oldest, so pushing each chunk on the right leaves the oldest job rightmost, the next one Sidekiq takes."""
     copied, start = 0, 0
     while True:
+        renew()
         items = source.call("LRANGE", moving, start, start + CHUNK - 1) or []
         if not items:
             return copied
@@ -137,9 +189,10 @@ def _copy_list(source, target, moving, key):
         start += len(items)
 
 
-def _copy_zset(source, target, moving, key):
+def _copy_zset(source, target, moving, key, renew=_no_renew):
     copied, start = 0, 0
     while True:
+        renew()
         flat = source.call("ZRANGE", moving, start, start + CHUNK - 1, "WITHSCORES") or []
         if not flat:
             return copied
@@ -153,39 +206,60 @@ def _copy_zset(source, target, moving, key):
         start += len(members)
 
 
-def move_key(source, target, key, kind):
-    """Move one key: a copy left by an earlier, interrupted move first, then the key itself."""
+def move_key(source, target, key, kind, renew=_no_renew):
+    """Move one key: a copy left by an earlier, interrupted move first, then the key itself. `renew` is called
+    before every chunk and before each delete: it raises when this move no longer holds its locks."""
     moving = MOVING_PREFIX + key
     copy = _copy_list if kind == "list" else _copy_zset
     moved = 0
     if int(source.call("EXISTS", moving) or 0):
-        moved += copy(source, target, moving, key)
+        moved += copy(source, target, moving, key, renew)
+        renew()
         source.call("DEL", moving)
     if int(source.call("EXISTS", key) or 0):
+        renew()
         # RENAMENX: the moving key was just deleted, so this only fails if a second move runs at once.
         if not int(source.call("RENAMENX", key, moving) or 0):
             raise MoveError("%s is being moved by another run at the same time; run one move at a time" % key)
-        moved += copy(source, target, moving, key)
+        moved += copy(source, target, moving, key, renew)
+        renew()
         source.call("DEL", moving)
     return moved
 
 
-def move(source, target, check_mode=False):
+def move(source, target, check_mode=False, lock_wait_s=60.0, labels=("the source", "the target")):
     """Move every queue, schedule, retry and dead job from source to target.
 
     Returns {jobs: {key: jobs moved}, queues: [names moved]} (what would move, in check mode). The queue
     names are added to the target's `queues` set before their jobs arrive, and leave the source's only
-    after every key was moved.
+    after every key was moved. The move holds a lock in both servers from start to end (see MoveLock);
+    `labels` name them in messages.
     """
+    if check_mode:
+        names = queue_names(source)
+        return {"jobs": pending(source, names), "queues": names}
+    token = secrets.token_hex(16)
+    locks = [MoveLock(target, labels[1], token, lock_wait_s), MoveLock(source, labels[0], token, lock_wait_s)]
+    try:
+        for lock in locks:
+            lock.acquire()
+        return _move_locked(source, target, lambda: [lock.renew() for lock in locks])
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _move_locked(source, target, renew):
+    # Read only once the locks are held: a move that ran meanwhile has changed what is there.
     names = queue_names(source)
     found = pending(source, names)
-    if check_mode or (not found and not names and not scan(target, MOVING_PREFIX + "*")):
+    if not found and not names and not scan(target, MOVING_PREFIX + "*"):
         return {"jobs": found, "queues": names}
     if names:
         target.call("SADD", QUEUES_SET, *names)
     moved = {}
     for key, kind in keys_to_move(names):
-        count = move_key(source, target, key, kind)
+        count = move_key(source, target, key, kind, renew)
         if count:
             moved[key] = count
     # Last: those jobs are older than any moved now, so they go to the end Sidekiq takes first.

@@ -15,6 +15,8 @@ description:
   - Only the lines of the keys given are touched; comments, blank lines, order and all other keys are kept.
   - Values are quoted only when dotenv needs it, with single quotes where possible so that C($) stays literal.
   - Values of secret keys are masked in the diff and never returned.
+  - The file is reached through the collection's safe walk (no link planted by another user is followed, only
+    a regular file is read or replaced), because its folder belongs to the C(mastodon) user.
 options:
   path:
     description: The file to manage.
@@ -54,8 +56,19 @@ options:
     description: Group of the file. Left as it is when omitted.
     type: str
   mode:
-    description: Mode of the file, for example V('0640'). Left as it is when omitted; a new file gets V('0640').
+    description:
+      - Mode of the file, in octal, for example V('0640'). Left as it is when omitted; a new file gets V('0640').
+      - O(max_mode) still applies when the file holds a secret.
     type: raw
+  max_mode:
+    description:
+      - The most a file that holds a secret may allow (a key that looks secret, or a URL with a password):
+        any permission bit beyond it is removed, so Mastodon's C(0644) becomes C(0640) once a password is in it,
+        and an operator's stricter C(0600) is kept.
+      - V('') leaves the mode to O(mode) alone.
+    type: str
+    default: '0640'
+    version_added: 0.2.0
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying the target.
@@ -109,18 +122,17 @@ removed:
   sample: [CACHE_REDIS_URL]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fediops.mastodon.plugins.module_utils import text_file
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import (
     URL_PASSWORD_RE,
     EnvFileError,
+    holds_secret,
     is_secret,
     mask,
     update,
 )
-from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (
-    TextFileError, group_id, octal_mode, read_text, user_id, write_atomically)
+from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError
 
 
 def main():
@@ -136,6 +148,7 @@ def main():
             owner=dict(type="str"),
             group=dict(type="str"),
             mode=dict(type="raw"),
+            max_mode=dict(type="str", default="0640"),
         ),
         supports_check_mode=True,
     )
@@ -163,15 +176,30 @@ def main():
         for match in URL_PASSWORD_RE.finditer(str(value)):
             module.no_log_values.add(match.group("password"))
 
-    exists = os.path.lexists(path)
-    if not exists and not module.params["create"]:
-        module.fail_json(msg="%s does not exist and create is false" % path)
     try:
-        before = read_text(path)
+        exists = text_file.exists(path)
+        if not exists and not module.params["create"]:
+            module.fail_json(msg="%s does not exist and create is false" % path)
+        before = text_file.read_text(path)
         after, added, updated, removed = update(before, values)
+        mode = text_file.octal_mode(module.params["mode"])
+        if module.params["mode"] is not None and mode is None:
+            module.fail_json(msg="mode must be octal, such as '0640'; got %r" % (module.params["mode"],))
+        cap = text_file.octal_mode(module.params["max_mode"]) if module.params["max_mode"] else None
+        if module.params["max_mode"] and cap is None:
+            module.fail_json(msg="max_mode must be octal, such as '0640'; got %r" % (module.params["max_mode"],))
+        current = text_file.file_mode(path) if exists else None
+        if cap is not None and holds_secret(after, secret_keys):
+            mode = (mode if mode is not None else current if current is not None else 0o640) & cap
     except (EnvFileError, TextFileError) as exc:
         module.fail_json(msg="%s left unchanged: %s" % (path, exc))
 
+    uid = text_file.user_id(module.params["owner"])
+    gid = text_file.group_id(module.params["group"])
+    if module.params["owner"] and uid is None:
+        module.fail_json(msg="owner %s is not a user of this host" % module.params["owner"])
+    if module.params["group"] and gid is None:
+        module.fail_json(msg="group %s is not a group of this host" % module.params["group"])
     changed = after != before
     result = dict(changed=changed, added=added, updated=updated, removed=removed, path=path)
     if module._diff:
@@ -179,22 +207,14 @@ def main():
             before_header=path, after_header=path,
             before=mask(before, secret_keys), after=mask(after, secret_keys),
         )
-
-    if changed and not module.check_mode:
-        try:
-            write_atomically(path, after, mode=octal_mode(module.params["mode"]),
-                             uid=user_id(module.params["owner"]), gid=group_id(module.params["group"]))
-        except TextFileError as exc:
-            module.fail_json(msg="%s left unchanged: %s" % (path, exc))
-
-    if os.path.exists(path) or module.check_mode:
-        file_args = module.load_file_common_arguments(
-            dict(path=path, owner=module.params["owner"], group=module.params["group"],
-                 mode=module.params["mode"]))
-        if os.path.exists(path):
-            result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
-        elif any(module.params[k] is not None for k in ("owner", "group", "mode")):
-            result["changed"] = True
+    try:
+        if changed and not module.check_mode:
+            text_file.write_atomically(path, after, mode=mode, uid=uid, gid=gid)
+        elif exists:
+            # Owner and mode on the descriptor the safe walk opened, never through a path.
+            result["changed"] = text_file.set_attributes(path, mode, uid, gid, module.check_mode) or changed
+    except TextFileError as exc:
+        module.fail_json(msg="%s left unchanged: %s" % (path, exc))
     module.exit_json(**result)
 
 

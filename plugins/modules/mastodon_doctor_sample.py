@@ -129,7 +129,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.fediops.mastodon.plugins.module_utils import doctor
+from ansible_collections.fediops.mastodon.plugins.module_utils import doctor, text_file
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import parse as parse_env
 from ansible_collections.fediops.mastodon.plugins.module_utils.pg_query import argv, conninfo, parse_rows, script
 from ansible_collections.fediops.mastodon.plugins.module_utils.redis_wire import Connection, RedisError
@@ -258,10 +258,10 @@ class Sampler:
         env = {}
         if p["redis"]:
             try:
-                with open(p["env_file"]) as handle:
-                    env = parse_env(handle.read())
-            except OSError as exc:
-                self.fail_soft("redis", "cannot read %s: %s" % (p["env_file"], exc.strerror))
+                # The checkout belongs to the mastodon user: the safe walk, never a plain open.
+                env = parse_env(text_file.read_text(p["env_file"]))
+            except text_file.TextFileError as exc:
+                self.fail_soft("redis", "cannot read %s: %s" % (p["env_file"], exc))
         sidekiq_end = cache_end = None
         if p["redis"] and env:
             try:

@@ -154,8 +154,7 @@ def _mtime(path):
 
 def _read_record(path):
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(text_file.read_text(path) or "null")
     except (OSError, ValueError):
         return None
 

@@ -29,6 +29,8 @@ description:
     back without adding the name to the set). A name leaves the source's set only once its queue is empty there.
   - Copies left in the target by an interrupted move in the other direction are put back onto their keys, after the
     moved jobs, since they are older.
+  - One move at a time: see O(lock_wait).
+  - The environment file is read through the collection's safe walk (the checkout belongs to the C(mastodon) user).
 version_added: 0.1.0
 options:
   env_file:
@@ -71,6 +73,14 @@ options:
     description: Its database number.
     type: int
     default: 0
+  lock_wait:
+    description:
+      - Seconds to wait for another move into or out of the same Redis to end. Each move holds a lock in both
+        servers (C(fediops:sidekiq-move:lock), C(SET NX PX), renewed as it copies); two at once would lose the jobs
+        a late writer pushed between them. After the wait the run fails and moves nothing.
+    type: float
+    default: 60
+    version_added: 0.2.0
 attributes:
   check_mode:
     description: Counts the jobs that would move and moves none. A target that does not run yet (a preview of its
@@ -113,7 +123,7 @@ target:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import doctor
-from ansible_collections.fediops.mastodon.plugins.module_utils import sidekiq_move
+from ansible_collections.fediops.mastodon.plugins.module_utils import sidekiq_move, text_file
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import parse as parse_env
 from ansible_collections.fediops.mastodon.plugins.module_utils.redis_wire import Connection, RedisError
 
@@ -139,16 +149,19 @@ def main():
             target_port=dict(type="int", default=6379),
             target_password=dict(type="str", default="", no_log=True),
             target_db=dict(type="int", default=0),
+            lock_wait=dict(type="float", default=60.0),
         ),
         supports_check_mode=True,
     )
     p = module.params
     result = dict(changed=False, jobs={}, queues=[], source="", target="")
     try:
-        with open(p["env_file"]) as handle:
-            env = parse_env(handle.read())
-    except OSError as exc:
-        module.fail_json(msg="cannot read %s: %s" % (p["env_file"], exc.strerror), **result)
+        # The checkout belongs to the mastodon user: the safe walk, never a plain open.
+        if not text_file.exists(p["env_file"]):
+            module.fail_json(msg="cannot read %s: it does not exist" % p["env_file"], **result)
+        env = parse_env(text_file.read_text(p["env_file"]))
+    except text_file.TextFileError as exc:
+        module.fail_json(msg="cannot read %s: %s" % (p["env_file"], exc), **result)
     if env.get("REDIS_NAMESPACE"):
         module.fail_json(msg="%s sets REDIS_NAMESPACE: Sidekiq's keys carry that namespace, which this move does not "
                              "handle. Mastodon 4.4 and later refuse REDIS_NAMESPACE; remove it first." % p["env_file"],
@@ -189,7 +202,7 @@ def main():
             problems = sidekiq_move.target_problems(dst)
             if problems:
                 module.fail_json(msg=" ".join(problems), **result)
-            moved = sidekiq_move.move(src, dst, module.check_mode)
+            moved = sidekiq_move.move(src, dst, module.check_mode, p["lock_wait"], (result["source"], result["target"]))
     except (RedisError, sidekiq_move.MoveError) as exc:
         module.fail_json(msg="moving Sidekiq's jobs from %s to %s: %s" % (result["source"], result["target"], exc),
                          **result)

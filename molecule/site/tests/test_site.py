@@ -303,6 +303,85 @@ def test_a_link_planted_as_the_env_file_is_refused_and_its_target_untouched(host
         run_ok(host, "rm -f /home/mastodon/live/.env.linked /root/fediops-link-target")
 
 
+def test_env_file_holding_passwords_is_not_readable_by_others(host):
+    """prepare left it 0644, as Mastodon's setup does; the play wrote DB_PASS into it."""
+    env = host.file("/home/mastodon/live/.env.production")
+    assert env.mode == 0o640 and env.user == "mastodon", (oct(env.mode), env.user)
+
+
+# The checkout is the mastodon user's, who runs the most exposed process on the host: each case plants
+# something as that user, runs the whole play, and checks what root did (nothing: every file and process as
+# before), then puts the checkout back.
+LIVE = "/home/mastodon/live"
+
+
+def refused_play(host, log_name, before):
+    start = time.monotonic()
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, "playbooks", "scale.yml"),
+         "--limit", host.backend.get_hostname(), "-e", json.dumps(VAULT)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env=dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(EPHEMERAL, log_name)))
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert re.search(r"changed=0 ", output), output
+    return output, time.monotonic() - start
+
+
+@pytest.mark.changes_the_host
+def test_a_checkout_written_backwards_with_a_linked_database_yml_is_refused(host):
+    """The audit's escalation: 4.1.0 in version.rb forces Makara mode, and config/database.yml -> /etc/shadow
+    made root copy /etc/shadow into a file the mastodon user reads. The play refuses the older version.rb
+    (this host last ran 4.5.0, and its web process says so), and the Makara read refuses the link."""
+    before, pids_before = checksums(host), pids(host)
+    shadow_root = run_ok(host, "head -n 1 /etc/shadow").strip()
+    run_ok(host, f"cd {LIVE} && runuser -u mastodon -- sh -ec '"
+                 "cp -p lib/mastodon/version.rb ../version.rb.keep; sed -i \"s/^      5$/      1/\" lib/mastodon/version.rb; "
+                 "mv config/database.yml ../database.yml.keep; ln -s /etc/shadow config/database.yml'")
+    try:
+        output, _took = refused_play(host, "backwards.log", before)
+        assert "version.rb says 4.1.0, but this host last ran Mastodon 4.5.0" in output, output
+        assert "the running web process reports Mastodon 4.5.0" in output, output
+        # What read_replica runs in Makara mode to read database.yml: the link is refused, nothing copied.
+        rc, out = adhoc(host, "fediops.mastodon.mastodon_checkout",
+                        {"path": LIVE, "version": "4.1.22", "database_yml": True})
+        assert rc != 0 and "symbolic link" in out and shadow_root not in out, out
+        leaked = host.run(f"grep -rlsF {quote(shadow_root)} /home/mastodon /etc/mastodon /tmp /var/tmp")
+        assert leaked.stdout.strip() == "", leaked.stdout
+    finally:
+        run_ok(host, f"cd {LIVE} && rm -f config/database.yml && mv ../database.yml.keep config/database.yml && "
+                     "mv ../version.rb.keep lib/mastodon/version.rb")
+    assert checksums(host) == before and pids(host) == pids_before
+
+
+@pytest.mark.changes_the_host
+def test_a_checkout_folder_replaced_by_a_link_is_refused(host):
+    """`live` swapped for a link: root would read and create .env.production wherever it points."""
+    before, pids_before = checksums(host), pids(host)
+    run_ok(host, "cd /home/mastodon && runuser -u mastodon -- sh -ec 'mv live live.real; ln -s live.real live'")
+    try:
+        output, _took = refused_play(host, "linked-live.log", before)
+        assert "/home/mastodon/live is a symbolic link in a folder that another user can write" in output, output
+        assert not host.file("/home/mastodon/live.real/.env.production.fediops-tmp").exists
+    finally:
+        run_ok(host, "cd /home/mastodon && rm live && mv live.real live")
+    assert checksums(host) == before and pids(host) == pids_before
+
+
+@pytest.mark.changes_the_host
+def test_a_fifo_as_the_env_file_is_refused_at_once(host):
+    """A FIFO made every reader of .env.production hang for ever."""
+    before, pids_before = checksums(host), pids(host)
+    run_ok(host, f"cd {LIVE} && mv .env.production ../env.keep && runuser -u mastodon -- mkfifo .env.production")
+    try:
+        output, took = refused_play(host, "fifo.log", before)
+        assert ".env.production is not a regular file" in output, output
+        assert took < 120, took
+    finally:
+        run_ok(host, f"cd {LIVE} && rm -f .env.production && mv ../env.keep .env.production")
+    assert checksums(host) == before and pids(host) == pids_before
+
+
 def test_a_pg_hba_rule_postgresql_cannot_read_is_put_back_before_any_reload(host):
     hba = run_ok(host, "runuser -u postgres -- psql -XAtq -c 'SHOW hba_file'").strip()
     before = run_ok(host, f"sha256sum {hba}")

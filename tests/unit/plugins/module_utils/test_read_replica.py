@@ -82,8 +82,19 @@ GUIDE_SHAPE = {
 }
 
 
+# Mastodon 4.1's config/database.yml before its production section.
+DATABASE_YML_HEAD = """default: &default
+  adapter: postgresql
+  pool: <%= ENV["DB_POOL"] || ENV['MAX_THREADS'] || 5 %>
+  timeout: 5000
+  encoding: unicode
+  sslmode: <%= ENV['DB_SSLMODE'] || "prefer" %>
+
+"""
+
+
 def test_makara_yaml_has_the_guides_exact_shape():
-    text = rr.DATABASE_YML_HEAD + rr.makara_production_yaml(
+    text = DATABASE_YML_HEAD + rr.makara_production_yaml(
         "postgresql://u:p@m:5432/d", ["postgresql://u:p@r1:5432/d", "postgresql://u:p@r2:5432/d"])
     parsed = yaml.safe_load(text.replace("<%=", "").replace("%>", ""))
     production = parsed["production"]
@@ -141,12 +152,17 @@ def test_replace_production_section_keeps_the_rest():
     assert rr.replace_production_section(out, section) == out
 
 
-@pytest.mark.parametrize("text", ["", "default: &default\n  a: 1\n", "default: &default\n  a: 1"])
-def test_replace_production_section_adds_a_missing_one(text):
-    out = rr.replace_production_section(text, "production:\n  <<: *default\n")
-    assert out.endswith("production:\n  <<: *default\n")
-    assert out.count("default: &default") == 1
-    assert yaml.safe_load(out.replace("<%=", "#"))["production"] is not None
+@pytest.mark.parametrize("text", ["", "default: &default\n  a: 1\n", "root:$6$x:19000::::::\ndaemon:*:19000::::::\n",
+                                  "  production:\n    adapter: postgresql\n", "production: &x # not a block\n"])
+def test_a_database_yml_without_a_production_block_is_refused(text):
+    """The audit's /etc/shadow behind a link: root never copies a file that is not Mastodon's."""
+    with pytest.raises(rr.ReadReplicaError, match="no top-level production: block"):
+        rr.replace_production_section(text, "production:\n  <<: *default\n")
+    data = _inputs(mastodon_version="4.1.22")
+    data["database_yml"] = text
+    result = rr.plan(data)
+    assert result["database_yml"] is None
+    assert any("no top-level production: block" in problem for problem in result["problems"])
 
 
 def test_native_env_always_sets_the_name():
@@ -228,6 +244,7 @@ def _inputs(**over):
         "app": {"db_user": "mastodon", "db_password": "pw", "db_name": "mastodon_production", "via_pgbouncer": False,
                 "pgbouncer_host": "127.0.0.1", "pgbouncer_port": 6432, "pgbouncer_primary_db": "mastodon_production",
                 "pgbouncer_replica_db": "mastodon_replica", "prepared_statements": True, "db_tasks": False},
+        "database_yml": "default: &default\n  adapter: postgresql\n\nproduction:\n  <<: *default\n  database: x\n",
     }
     data.update(over)
     return data
@@ -330,8 +347,8 @@ def test_a_fresh_cluster_is_replaced_without_force_but_user_data_is_not():
 
 
 def test_production_adapter():
-    assert rr.production_adapter(rr.DATABASE_YML_HEAD + "production:\n  <<: *default\n  adapter: postgresql\n") == "postgresql"
-    makara = rr.replace_production_section(rr.DATABASE_YML_HEAD, rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
+    assert rr.production_adapter(DATABASE_YML_HEAD + "production:\n  <<: *default\n  adapter: postgresql\n") == "postgresql"
+    makara = rr.replace_production_section(DATABASE_YML_HEAD + "production:\n  <<: *default\n", rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
     assert rr.production_adapter(makara) == "postgresql_makara"
     # An adapter of another section does not count.
     assert rr.production_adapter("production:\n  database: x\ntest:\n  adapter: postgresql_makara\n") is None
@@ -341,7 +358,7 @@ def test_production_adapter():
 def test_plan_makara_refuses_a_database_yml_that_already_names_makara():
     data = _inputs(mastodon_version="4.1.22")
     data["database_yml"] = rr.replace_production_section(
-        rr.DATABASE_YML_HEAD, rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
+        DATABASE_YML_HEAD + "production:\n  <<: *default\n", rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
     result = rr.plan(data)
     assert result["database_yml"] is None
     assert any("git checkout config/database.yml" in problem for problem in result["problems"])

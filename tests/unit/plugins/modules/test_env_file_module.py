@@ -61,9 +61,9 @@ def test_owner_and_mode_are_set_before_the_rename(tmp_path, run, monkeypatch):
     seen = []
     real = os.rename
 
-    def spy(src, dst):
-        seen.append(stat.S_IMODE(os.stat(src).st_mode))
-        return real(src, dst)
+    def spy(src, dst, src_dir_fd=None, dst_dir_fd=None):
+        seen.append(stat.S_IMODE(os.stat(src, dir_fd=src_dir_fd).st_mode))
+        return real(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
     monkeypatch.setattr(os, "rename", spy)
     code, _result, _out = run({"path": str(path), "values": {"A": "1"}, "mode": "0600"})
@@ -99,3 +99,33 @@ def test_an_unchanged_file_with_another_mode_is_only_chmodded(tmp_path, run):
     code, result, _out = run({"path": str(path), "values": {"DB_HOST": "db1"}, "mode": "0640"})
     assert code == 0 and result["changed"] and result["updated"] == []
     assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "DB_HOST=db1\n"
+
+
+@pytest.mark.parametrize("mode, secret, expected", [
+    (0o644, True, 0o640),    # Mastodon's setup leaves it 0644: once a password is in it, others may not read it
+    (0o600, True, 0o600),    # an operator's stricter mode stays
+    (0o666, True, 0o640),
+    (0o644, False, 0o644),   # nothing secret: left alone
+])
+def test_a_file_that_holds_a_secret_is_never_readable_by_others(tmp_path, run, mode, secret, expected):
+    path = tmp_path / ".env.production"
+    path.write_text("LOCAL_DOMAIN=example.com\n")
+    path.chmod(mode)
+    args = {"path": str(path), "values": {"DB_HOST": "127.0.0.1"}}
+    if secret:
+        args["secret_values"] = {"DB_PASS": "pw"}
+    code, result, _out = run(args)
+    assert code == 0 and result["changed"]
+    assert stat.S_IMODE(path.stat().st_mode) == expected
+    # A rerun changes nothing, and a file that already holds a secret is tightened even without a new value.
+    assert run(args)[1]["changed"] is False
+    path.chmod(mode)
+    assert run({"path": str(path), "values": {}})[1]["changed"] is (expected != mode)
+    assert stat.S_IMODE(path.stat().st_mode) == expected
+
+
+def test_a_fifo_as_the_env_file_is_refused_at_once(tmp_path, run):
+    path = tmp_path / ".env.production"
+    os.mkfifo(path)
+    code, result, _out = run({"path": str(path), "values": {"DB_HOST": "127.0.0.1"}})
+    assert code == 1 and "not a regular file" in result["msg"]
