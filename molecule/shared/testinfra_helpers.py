@@ -29,3 +29,63 @@ def assert_no_secret_in_log(path, secrets, marker):
         for form in secret_forms(secret):
             # The message names the secret by its place in the list, never by its text.
             assert form not in log, f"secret #{number} is in {path}"
+
+
+def quote(text):
+    """`text` as one single-quoted shell word."""
+    return "'" + str(text).replace("'", "'\"'\"'") + "'"
+
+
+def main_pid(host, unit):
+    """The main PID of a running unit; fails the test when it has none."""
+    pid = int(run_ok(host, f"systemctl show --property=MainPID --value {unit}").strip())
+    assert pid > 0, f"{unit} has no main process"
+    return pid
+
+
+def environ(host, pid):
+    """The environment of a process, from /proc (what it really runs with)."""
+    raw = run_ok(host, f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+
+
+def http_get(host, url, headers=None):
+    """GET `url` from inside the host; returns (status, body); status 0 when nothing answered."""
+    script = (
+        "import json, sys, urllib.request, urllib.error\n"
+        "req = urllib.request.Request(sys.argv[1], headers=json.loads(sys.argv[2]))\n"
+        "try:\n"
+        "    r = urllib.request.urlopen(req, timeout=5)\n"
+        "    print(r.status); print(r.read().decode(), end='')\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code); print(e.read().decode(), end='')\n"
+        "except OSError as e:\n"
+        "    print(0); print(e, end='')\n"
+    )
+    import json
+    res = host.run(f"python3 -c {quote(script)} {quote(url)} {quote(json.dumps(headers or {}))}")
+    status, _sep, body = res.stdout.partition("\n")
+    return int(status or 0), body
+
+
+def wait_for(predicate, timeout=60, what="the condition", interval=0.5):
+    """Call `predicate` until it returns something true, and return that; fail the test after `timeout` s."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def adhoc(host, module, args):
+    """Run one module of this collection on the host, the way a role's task would: (exit code, output)."""
+    import json
+    import subprocess
+    proc = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),
+                           "-m", module, "-a", json.dumps(args)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    return proc.returncode, proc.stdout + proc.stderr

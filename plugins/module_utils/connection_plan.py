@@ -5,8 +5,10 @@
 
 Mastodon's "Scaling up" guide: every thread that may touch the database needs a connection, so
 each process's DB_POOL must be at least its threads, and the connections Mastodon opens add up to
-all threads combined. PgBouncer (transaction pooling) then caps what PostgreSQL sees at
-pools x (default_pool_size + reserve_pool_size); without it PostgreSQL sees every client.
+all threads combined. PgBouncer (transaction pooling) then caps what PostgreSQL sees: every process of
+every PgBouncer opens every pool, so one PgBouncer may open processes x pools x (default_pool_size +
+reserve_pool_size) server connections (`server_capacity`, the one place this formula is written). Without
+PgBouncer PostgreSQL sees every client.
 
 `plan()` takes plain values and returns plain values; it never touches a host, so the module, the
 filter and the roles' validation all give the same answer.
@@ -28,8 +30,10 @@ _STREAMING_KEYS = ("name", "instances", "db_pool")
 # A sidekiq_queues_processes entry may be passed as it is: queues and environment do not change the
 # budget, and an entry whose state is absent opens no connection.
 _SIDEKIQ_KEYS = ("name", "threads", "db_pool", "state", "queues", "environment")
-_PGBOUNCER_KEYS = ("max_client_conn", "default_pool_size", "pools", "reserve_pool_size", "instances",
-                   "clients_per_instance")
+_PGBOUNCER_KEYS = ("max_client_conn", "default_pool_size", "pools", "reserve_pool_size", "processes", "instances",
+                   "clients_per_instance", "hosts")
+# One PgBouncer of `hosts` (the app placement: one per application host, each with its own settings).
+_PGBOUNCER_HOST_KEYS = ("name", "max_client_conn", "default_pool_size", "reserve_pool_size", "processes", "clients")
 _POSTGRESQL_KEYS = ("max_connections", "superuser_reserved_connections")
 
 
@@ -134,23 +138,55 @@ def _streaming(streaming):
     return [_process(name, "streaming", instances, pool, pool)]
 
 
+def server_capacity(processes, pools, default_pool_size, reserve_pool_size=0):
+    """Server connections one PgBouncer may open to PostgreSQL: each of its processes (so_reuseport) opens each
+    pool (database/user pair) up to default_pool_size, plus reserve_pool_size when clients wait."""
+    return int(processes) * int(pools) * (int(default_pool_size) + int(reserve_pool_size))
+
+
 def _pgbouncer(pgbouncer):
+    """The PgBouncers: [{name, processes, pools, default_pool_size, reserve_pool_size, max_client_conn, clients}].
+
+    Either one shape for every PgBouncer (`instances` of them, `clients_per_instance` at the busiest), or `hosts`:
+    one entry per PgBouncer with its own settings, the section's values as defaults."""
     pgbouncer = _mapping("pgbouncer", pgbouncer, _PGBOUNCER_KEYS)
     if not pgbouncer:
         return None
-    return {
-        "max_client_conn": _int("pgbouncer", "max_client_conn", _required("pgbouncer", pgbouncer, "max_client_conn"), 1),
-        "default_pool_size": _int("pgbouncer", "default_pool_size",
-                                  _required("pgbouncer", pgbouncer, "default_pool_size"), 1),
-        "pools": _int("pgbouncer", "pools", 1 if pgbouncer.get("pools") is None else pgbouncer["pools"], 1),
-        "reserve_pool_size": _int("pgbouncer", "reserve_pool_size",
-                                  0 if pgbouncer.get("reserve_pool_size") is None else pgbouncer["reserve_pool_size"], 0),
-        # One PgBouncer on the database host, or one on every application host (each serving the
-        # clients of its own host, each opening its own server connections).
-        "instances": _int("pgbouncer", "instances", 1 if pgbouncer.get("instances") is None else pgbouncer["instances"], 1),
-        "clients_per_instance": (None if pgbouncer.get("clients_per_instance") is None else
-                                 _int("pgbouncer", "clients_per_instance", pgbouncer["clients_per_instance"], 0)),
-    }
+
+    def value(where, entry, key, default, minimum):
+        given = entry.get(key)
+        if given is None:
+            given = pgbouncer.get(key)
+        if given is None:
+            if default is None:
+                raise ConnectionPlanError("%s: %s is required" % (where, key))
+            given = default
+        return _int(where, key, given, minimum)
+
+    pools = value("pgbouncer", {}, "pools", 1, 1)
+    hosts = pgbouncer.get("hosts")
+    if hosts is not None:
+        if not isinstance(hosts, (list, tuple)) or not hosts:
+            raise ConnectionPlanError("pgbouncer: hosts must be a non-empty list of PgBouncers")
+        entries = [(_mapping("pgbouncer hosts[%d]" % index, entry, _PGBOUNCER_HOST_KEYS), "pgbouncer hosts[%d]" % index)
+                   for index, entry in enumerate(hosts)]
+    else:
+        count = value("pgbouncer", {}, "instances", 1, 1)
+        clients = pgbouncer.get("clients_per_instance")
+        entries = [({"clients": clients}, "pgbouncer") for _index in range(count)]
+    out = []
+    for index, (entry, where) in enumerate(entries):
+        clients = entry.get("clients")
+        out.append({
+            "name": str(entry.get("name") or ("pgbouncer" if len(entries) == 1 else "pgbouncer %d" % (index + 1))),
+            "processes": value(where, entry, "processes", 1, 1),
+            "pools": pools,
+            "default_pool_size": value(where, entry, "default_pool_size", None, 1),
+            "reserve_pool_size": value(where, entry, "reserve_pool_size", 0, 0),
+            "max_client_conn": value(where, entry, "max_client_conn", None, 1),
+            "clients": None if clients is None else _int(where, "clients", clients, 0),
+        })
+    return out
 
 
 def _postgresql(postgresql):
@@ -190,7 +226,7 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
     feasible, problems (sentences that name the numbers and what to change).
     """
     processes = _web(web) + _sidekiq(sidekiq) + _streaming(streaming)
-    bouncer = _pgbouncer(pgbouncer)
+    bouncers = _pgbouncer(pgbouncer)
     postgres = _postgresql(postgresql)
 
     if replica not in (True, False, None):
@@ -199,16 +235,20 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
     replica_clients = sum(proc["connections"] for proc in processes if proc["kind"] in ("web", "sidekiq")) if replica else 0
     clients = total_threads + replica_clients
     capacity = None
-    per_instance = clients
-    if bouncer is None:
+    busiest = clients
+    if bouncers is None:
         server = clients
     else:
-        instances = bouncer["instances"]
-        per_instance = bouncer["clients_per_instance"]
-        if per_instance is None:
-            per_instance = -(-clients // instances)
-        capacity = instances * bouncer["pools"] * (bouncer["default_pool_size"] + bouncer["reserve_pool_size"])
-        server = min(clients, capacity)
+        for bouncer in bouncers:
+            if bouncer["clients"] is None:
+                bouncer["clients"] = -(-clients // len(bouncers))
+            bouncer["capacity"] = server_capacity(bouncer["processes"], bouncer["pools"], bouncer["default_pool_size"],
+                                                  bouncer["reserve_pool_size"])
+        capacity = sum(bouncer["capacity"] for bouncer in bouncers)
+        busiest = max(bouncer["clients"] for bouncer in bouncers)
+        # Each client holds at most one server connection at a time: a PgBouncer never opens more than its
+        # clients, nor more than its pools allow.
+        server = min(clients, sum(min(bouncer["clients"], bouncer["capacity"]) for bouncer in bouncers))
     available = None
     if postgres is not None:
         available = postgres["max_connections"] - postgres["superuser_reserved_connections"]
@@ -216,16 +256,22 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
     problems = []
     breakdown = _breakdown(processes) + (", and a replica pool in every web and Sidekiq process (%d)"
                                          % replica_clients if replica_clients else "")
-    if bouncer is not None and per_instance > bouncer["max_client_conn"]:
-        where = ("Mastodon opens up to %d client connections (%s)" % (clients, breakdown) if bouncer["instances"] == 1 else
-                 "the busiest of %d PgBouncers gets up to %d client connections (%d in all: %s)"
-                 % (bouncer["instances"], per_instance, clients, breakdown))
+    named = bool(pgbouncer and pgbouncer.get("hosts"))
+    for bouncer in (bouncers if named else bouncers[:1]) if bouncers else []:
+        if bouncer["clients"] <= bouncer["max_client_conn"]:
+            continue
+        if len(bouncers) == 1:
+            where = "Mastodon opens up to %d client connections (%s)" % (clients, breakdown)
+        else:
+            where = "%s gets up to %d client connections (%d in all: %s)" % (
+                "the PgBouncer on %s" % bouncer["name"] if named else "the busiest of %d PgBouncers" % len(bouncers),
+                bouncer["clients"], clients, breakdown)
         problems.append(
-            "%s but PgBouncer's max_client_conn is %d: raise pgbouncer max_client_conn to at least %d, "
+            "%s but PgBouncer's max_client_conn is %d: raise pgbouncer_max_client_conn to at least %d, "
             "or remove %d threads from the plan."
-            % (where, bouncer["max_client_conn"], per_instance, per_instance - bouncer["max_client_conn"]))
+            % (where, bouncer["max_client_conn"], bouncer["clients"], bouncer["clients"] - bouncer["max_client_conn"]))
     if postgres is not None and server > available:
-        if bouncer is None:
+        if bouncers is None:
             problems.append(
                 "Mastodon opens up to %d connections straight to PostgreSQL (%s) but max_connections %d "
                 "minus superuser_reserved_connections %d leaves %d: raise postgresql max_connections to at "
@@ -233,30 +279,32 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
                 % (clients, breakdown, postgres["max_connections"], postgres["superuser_reserved_connections"],
                    available, clients + postgres["superuser_reserved_connections"], clients - available))
         else:
-            per_pool = available // (bouncer["pools"] * bouncer["instances"]) - bouncer["reserve_pool_size"]
-            fix = ("lower pgbouncer default_pool_size to at most %d" % per_pool if per_pool >= 1 else
-                   "lower pgbouncer reserve_pool_size or the number of pools")
-            count = "%d pools" % bouncer["pools"] if bouncer["instances"] == 1 else (
-                "%d PgBouncers x %d pools" % (bouncer["instances"], bouncer["pools"]))
+            openings = sum(b["processes"] * b["pools"] for b in bouncers)
+            reserve = max(b["reserve_pool_size"] for b in bouncers)
+            per_pool = available // openings - reserve
+            fix = ("lower pgbouncer_default_pool_size to at most %d" % per_pool if per_pool >= 1 else
+                   "lower pgbouncer_reserve_pool_size, pgbouncer_processes or the number of pools")
+            if any(b["processes"] > 1 for b in bouncers):
+                fix += " (or pgbouncer_processes: each process opens its own pools)"
             problems.append(
-                "PgBouncer may open up to %d server connections (%s x (default_pool_size %d + "
-                "reserve_pool_size %d), capped by %d clients) but max_connections %d minus "
-                "superuser_reserved_connections %d leaves %d: %s, or raise postgresql max_connections "
+                "PgBouncer may open up to %d server connections (%s, capped by %d clients) but max_connections %d "
+                "minus superuser_reserved_connections %d leaves %d: %s, or raise postgresql max_connections "
                 "to at least %d."
-                % (server, count, bouncer["default_pool_size"], bouncer["reserve_pool_size"], clients,
-                   postgres["max_connections"], postgres["superuser_reserved_connections"], available, fix,
+                % (server, _capacity_breakdown(bouncers), clients, postgres["max_connections"],
+                   postgres["superuser_reserved_connections"], available, fix,
                    server + postgres["superuser_reserved_connections"]))
 
     limits = {
-        "max_client_conn": bouncer["max_client_conn"] if bouncer else None,
-        "pgbouncer_instances": bouncer["instances"] if bouncer else 0,
-        "clients_per_pgbouncer": per_instance if bouncer else None,
+        "max_client_conn": min(b["max_client_conn"] for b in bouncers) if bouncers else None,
+        "pgbouncer_instances": len(bouncers) if bouncers else 0,
+        "clients_per_pgbouncer": busiest if bouncers else None,
         "pgbouncer_server_capacity": capacity,
         "max_connections": postgres["max_connections"] if postgres else None,
         "superuser_reserved_connections": postgres["superuser_reserved_connections"] if postgres else None,
         "postgresql_available": available,
     }
     return {
+        "pgbouncers": bouncers or [],
         "processes": processes,
         "total_threads": total_threads,
         "client_connections": clients,
@@ -266,6 +314,19 @@ def plan(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgresql=None
         "feasible": not problems,
         "problems": problems,
     }
+
+
+def _capacity_breakdown(bouncers):
+    """'2 processes x 2 pools x (default_pool_size 20 + reserve_pool_size 5) = 100' for each PgBouncer."""
+    parts = []
+    for bouncer in bouncers:
+        part = "%s%d pools x (default_pool_size %d + reserve_pool_size %d)" % (
+            "%d processes x " % bouncer["processes"] if bouncer["processes"] > 1 else "", bouncer["pools"],
+            bouncer["default_pool_size"], bouncer["reserve_pool_size"])
+        parts.append(part if len(bouncers) == 1 else "%s: %s = %d" % (bouncer["name"], part, bouncer["capacity"]))
+    if len(bouncers) > 1 and len({p.split(": ", 1)[1] for p in parts}) == 1:
+        return "%d PgBouncers x %s" % (len(bouncers), parts[0].split(": ", 1)[1])
+    return "; ".join(parts)
 
 
 def plan_from(data):

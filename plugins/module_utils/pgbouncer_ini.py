@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import server_capacity
+
 NO_RELOAD = frozenset((
     "disable_pqexec", "job_name", "service_name", "listen_addr", "listen_backlog", "listen_port",
     "pidfile", "pkt_buf", "resolv_conf", "so_reuseport", "track_extra_parameters",
@@ -116,5 +118,6 @@ def nofile_limit(max_client_conn, pool_count, default_pool_size, reserve_pool_si
 
     Returns (limit, wanted): `limit` is `wanted` capped at `cap`.
     """
-    wanted = int(max_client_conn) + int(pool_count) * (int(default_pool_size) + int(reserve_pool_size)) + int(spare)
+    # One process: the limit is per process (each one opens its own clients and pools).
+    wanted = int(max_client_conn) + server_capacity(1, pool_count, default_pool_size, reserve_pool_size) + int(spare)
     return min(wanted, int(cap)), wanted

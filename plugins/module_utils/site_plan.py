@@ -48,7 +48,7 @@ def site_input(demands, pgbouncer=None, pgbouncer_on_app_hosts=False, replica=Fa
     in threads or DB_POOL the sum is budgeted at the highest of them, so the plan never under-counts.
     Sidekiq processes keep their own threads and are named `host/name`.
     """
-    out = _demand_input(demands)
+    out = demand_input(demands)
     if replica:
         out["replica"] = True
     if pgbouncer:
@@ -57,12 +57,13 @@ def site_input(demands, pgbouncer=None, pgbouncer_on_app_hosts=False, replica=Fa
             hosts = _hosts(demands)
             out["pgbouncer"]["instances"] = len(hosts)
             out["pgbouncer"]["clients_per_instance"] = max(
-                plan(replica=bool(replica), **_demand_input({host: demands[host]}))["client_connections"]
+                plan(replica=bool(replica), **demand_input({host: demands[host]}))["client_connections"]
                 for host in hosts)
     return out
 
 
-def _demand_input(demands):
+def demand_input(demands):
+    """Connection-plan input (web, sidekiq, streaming) of the hosts of `demands` together (see site_input)."""
     hosts = _hosts(demands)
     if len(hosts) == 1:
         demand = demands[hosts[0]]

@@ -93,13 +93,29 @@ options:
     type: dict
     suboptions:
       max_client_conn:
-        description: PgBouncer's C(max_client_conn).
+        description: PgBouncer's C(max_client_conn); required unless every entry of O(pgbouncer.hosts) sets it.
         type: int
-        required: true
       default_pool_size:
-        description: PgBouncer's C(default_pool_size), server connections per database/user pair.
+        description:
+          - PgBouncer's C(default_pool_size), server connections per database/user pair; required unless every entry
+            of O(pgbouncer.hosts) sets it.
         type: int
-        required: true
+      processes:
+        description:
+          - PgBouncer processes sharing one port (C(so_reuseport), C(pgbouncer_processes)). Each opens every pool,
+            so a PgBouncer may open C(processes x pools x (default_pool_size + reserve_pool_size)) server connections.
+        type: int
+        default: 1
+        version_added: 0.2.0
+      hosts:
+        description:
+          - One entry per PgBouncer, each with settings of its own (C(playbooks/scale.yml) with one PgBouncer on every
+            application host). Each takes C(name), C(processes), C(default_pool_size), C(reserve_pool_size),
+            C(max_client_conn) (the section's values by default) and C(clients), the client connections it serves
+            (checked against its C(max_client_conn)). O(pgbouncer.instances) is then the number of entries.
+        type: list
+        elements: dict
+        version_added: 0.2.0
       pools:
         description: Number of database/user pairs that Mastodon uses through PgBouncer (a read replica adds one).
         type: int
@@ -147,17 +163,13 @@ options:
       - With V(false), the module returns O(ignore:feasible=false) and the problems, and the play goes on.
     type: bool
     default: true
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Can run in check mode; the module only computes, so it behaves the same.
-    support: full
+    details: Can run in check mode; the module only computes, so it behaves the same.
   diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-seealso:
-  - name: Scaling up (Mastodon documentation)
-    description: The guide whose rules this module applies.
-    link: https://docs.joinmastodon.org/admin/scaling/
+    details: Nothing changes, so there is no diff.
 author:
   - fediops.mastodon contributors (@fediops)
 """
@@ -256,10 +268,16 @@ limits:
   type: dict
   contains:
     max_client_conn:
-      description: PgBouncer's C(max_client_conn).
+      description: PgBouncer's C(max_client_conn); with several PgBouncers, the lowest.
       type: int
     pgbouncer_server_capacity:
-      description: pools x (default_pool_size + reserve_pool_size).
+      description: What every PgBouncer may open in all, each processes x pools x (default_pool_size + reserve_pool_size).
+      type: int
+    pgbouncer_instances:
+      description: How many PgBouncers open server connections (0 without PgBouncer).
+      type: int
+    clients_per_pgbouncer:
+      description: Client connections of the busiest PgBouncer.
       type: int
     max_connections:
       description: PostgreSQL's C(max_connections).
@@ -272,6 +290,14 @@ limits:
       type: int
   sample: {max_client_conn: 200, pgbouncer_server_capacity: 20, max_connections: 100,
            superuser_reserved_connections: 3, postgresql_available: 97}
+pgbouncers:
+  description:
+    - Every PgBouncer the plan counts, with C(name), C(processes), C(pools), C(default_pool_size), C(reserve_pool_size),
+      C(max_client_conn), C(clients) and C(capacity) (the server connections it may open).
+  returned: success
+  type: list
+  elements: dict
+  version_added: 0.2.0
 feasible:
   description: Whether the plan fits every given limit.
   returned: success
@@ -325,12 +351,21 @@ def main():
                 db_pool=dict(type="int", default=10),
             )),
             pgbouncer=dict(type="dict", options=dict(
-                max_client_conn=dict(type="int", required=True),
-                default_pool_size=dict(type="int", required=True),
+                max_client_conn=dict(type="int"),
+                default_pool_size=dict(type="int"),
                 pools=dict(type="int", default=1),
                 reserve_pool_size=dict(type="int", default=0),
+                processes=dict(type="int", default=1),
                 instances=dict(type="int", default=1),
                 clients_per_instance=dict(type="int"),
+                hosts=dict(type="list", elements="dict", options=dict(
+                    name=dict(type="str", required=True),
+                    processes=dict(type="int"),
+                    default_pool_size=dict(type="int"),
+                    reserve_pool_size=dict(type="int"),
+                    max_client_conn=dict(type="int"),
+                    clients=dict(type="int"),
+                )),
             )),
             postgresql=dict(type="dict", options=dict(
                 max_connections=dict(type="int", required=True),

@@ -62,20 +62,19 @@ options:
     type: raw
   max_mode:
     description:
-      - The most a file that holds a secret may allow (a key that looks secret, or a URL with a password):
-        any permission bit beyond it is removed, so Mastodon's C(0644) becomes C(0640) once a password is in it,
+      - The most a file that holds a secret may allow (a key that looks secret, or a URL with a password).
+        Any permission bit beyond it is removed, so Mastodon's C(0644) becomes C(0640) once a password is in it,
         and an operator's stricter C(0600) is kept.
       - V('') leaves the mode to O(mode) alone.
     type: str
     default: '0640'
     version_added: 0.2.0
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying the target.
-    support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), with secrets masked.
     support: full
+    details: Secret values are masked.
 author:
   - fediops maintainers (@fediops)
 """
@@ -135,8 +134,24 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import (
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError
 
 
+class EnvFileModule(AnsibleModule):
+    """AnsibleModule whose "Invoked with" journal line masks secrets a caller put in `values` by mistake."""
+
+    def _log_invocation(self):
+        # The journal line is written before main() can refuse the call: mask first, so the refusal never
+        # leaves the secret behind it.
+        for key, value in (self.params.get("values") or {}).items():
+            if value is None:
+                continue
+            if is_secret(key, self.params.get("secret_keys") or []):
+                self.no_log_values.add(str(value))
+            for match in URL_PASSWORD_RE.finditer(str(value)):
+                self.no_log_values.add(match.group("password"))
+        super()._log_invocation()
+
+
 def main():
-    module = AnsibleModule(
+    module = EnvFileModule(
         argument_spec=dict(
             path=dict(type="path", default="/home/mastodon/live/.env.production"),
             # Not secret on purpose, so diffs and the journal stay readable: secrets go in secret_values,
@@ -159,8 +174,8 @@ def main():
     overlap = sorted(set(module.params["values"]) & set(secret_values))
     if overlap:
         module.fail_json(msg="keys in both values and secret_values: %s" % ", ".join(overlap))
-    # Ansible logs `values` in the target's journal before this code runs, so a secret there has already
-    # leaked once; refusing it makes the caller's mistake visible instead of repeating it on every run.
+    # The journal line masked them (EnvFileModule); refusing still makes the caller's mistake visible: a value in
+    # `values` is shown in the task's output and registered result.
     exposed = sorted(key for key, value in module.params["values"].items()
                      if value is not None and (is_secret(key, module.params["secret_keys"])
                                                or URL_PASSWORD_RE.search(str(value))))

@@ -15,7 +15,7 @@ description:
     reached through the collection's safe walk (no link planted by that user is followed, only a regular file
     is read, and no more than a size cap), and parsed with bounded, line-by-line patterns.
   - The version is checked against the newest one this host ran (recorded in O(state_file), which only root
-    writes) and against the one the running web process reports: a checkout that goes backwards is refused,
+    writes) and against the one the running web process reports. A checkout that goes backwards is refused,
     because an older C(version.rb) is a file someone wrote to steer root (for example into Makara mode).
   - With O(record), stores the version as the newest this host ran, after a successful run.
 version_added: 0.2.0
@@ -51,13 +51,13 @@ options:
     description: Record RV(version) as the newest version this host ran (never an older one). Check mode only reports it.
     type: bool
     default: false
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Reads in check mode too; O(record) only reports what it would store.
-    support: full
+    details: Reads in check mode too; O(record) only reports what it would store.
   diff_mode:
-    description: Not supported.
-    support: none
+    details: Not supported.
 author:
   - fediops maintainers (@fediops)
 """
@@ -76,6 +76,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path:
+  description: The checkout read (O(path)).
+  returned: always
+  type: str
+  sample: /home/mastodon/live
 version:
   description: The version of the checkout (C(major.minor.patch)), or the pinned O(version).
   returned: always
@@ -179,7 +184,7 @@ def main():
     p = module.params
     root = p["path"].rstrip("/") or "/"
     env_file = p["env_file"] or os.path.join(root, ".env.production")
-    result = dict(changed=False, problems=[], recorded_version="", running_version="")
+    result = dict(changed=False, problems=[], recorded_version="", running_version="", path=root)
     try:
         if p["version"]:
             major, minor, patch = mastodon_source.parse_version(p["version"])

@@ -82,13 +82,13 @@ options:
     description: The control app's token. Never logged.
     type: str
     default: ""
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Reads only; runs whole in check mode.
-    support: full
+    details: Reads only; runs whole in check mode.
   diff_mode:
-    description: Nothing to show.
-    support: none
+    details: Nothing to show.
 author:
   - fediops maintainers (@fediops)
 """

@@ -53,13 +53,14 @@ options:
     description: Ask PostgreSQL to parse the new file, and put the old one back on an error.
     type: bool
     default: true
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Reports what would change without writing or asking PostgreSQL.
-    support: full
+    details: Reports what would change without writing or asking PostgreSQL.
   diff_mode:
-    description: Shows the file before and after.
     support: full
+    details: Shows the file before and after.
 author:
   - fediops maintainers (@fediops)
 """

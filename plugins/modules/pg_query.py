@@ -64,13 +64,13 @@ options:
     type: str
     choices: [fail, return]
     default: fail
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Reads run; writes are reported as changes and not run.
-    support: full
+    details: Reads run; writes are reported as changes and not run.
   diff_mode:
-    description: Not supported.
-    support: none
+    details: Not supported.
 author:
   - fediops maintainers (@fediops)
 """

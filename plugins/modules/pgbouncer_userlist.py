@@ -69,20 +69,12 @@ options:
     description: Mode of the file.
     type: raw
     default: "0640"
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying the target.
-    support: full
   diff_mode:
-    description: Shows the users added, changed or removed, with every secret masked.
     support: full
-notes:
-  - PgBouncer re-reads the file on C(RELOAD) or C(SIGHUP).
-  - The diff shows user names only; every secret is masked.
-seealso:
-  - name: PgBouncer authentication file format
-    description: How PgBouncer reads userlist.txt.
-    link: https://www.pgbouncer.org/config.html#authentication-file-format
+    details: Shows the users added, changed or removed, with every secret masked.
 author:
   - fediops maintainers (@fediops)
 """

@@ -61,13 +61,14 @@ options:
     description: The instance's C(requirepass); empty for none. Never logged.
     type: str
     default: ""
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Reads the files and the running settings (C(CONFIG GET)) and reports what would change.
-    support: full
+    details: Reads the files and the running settings (C(CONFIG GET)) and reports what would change.
   diff_mode:
-    description: The config file's diff; never the password file's.
     support: full
+    details: The config file's diff; never the password file's.
 author:
   - fediops maintainers (@fediops)
 """

@@ -39,13 +39,13 @@ options:
   stdin:
     description: Commands, one per line, when O(args) is empty. Kept out of every log, as it may set a password.
     type: str
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Runs in check mode too; send only reading commands then.
-    support: full
+    details: Runs in check mode too; send only reading commands then.
   diff_mode:
-    description: Not supported; nothing is changed.
-    support: none
+    details: Not supported; nothing is changed.
 author:
   - fediops maintainers (@fediops)
 """

@@ -72,13 +72,13 @@ options:
     description: Where the start time and restart-only settings applied last are recorded, readable by root only.
     type: path
     default: /run/fediops/service_apply
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Says what it would restart or reload, and does nothing.
-    support: full
+    details: Says what it would restart or reload, and does nothing.
   diff_mode:
-    description: Nothing to show; the reasons say which file changed.
-    support: none
+    details: Nothing to show; the reasons say which file changed.
 author:
   - fediops maintainers (@fediops)
 """

@@ -81,14 +81,14 @@ options:
     type: float
     default: 60
     version_added: 0.2.0
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Counts the jobs that would move and moves none. A target that does not run yet (a preview of its
-      first run) is not needed for that.
-    support: full
+    details: Counts the jobs that would move and moves none. A target that does not run yet (a preview of its first run) is not
+        needed for that.
   diff_mode:
-    description: No diff.
-    support: none
+    details: No diff.
 author:
   - fediops maintainers (@fediops)
 """

@@ -93,18 +93,13 @@ options:
         this plus 5 (RV(stop_timeout)).
     type: int
     default: 25
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Can run in check mode; the module only computes (and reads the single unit), so it behaves the same.
-    support: full
+    details: Can run in check mode; the module only computes (and reads the single unit), so it behaves the same.
   diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-seealso:
-  - module: fediops.mastodon.connection_plan
-  - name: Scaling up, Sidekiq queues (Mastodon documentation)
-    description: Why separate processes per queue.
-    link: https://docs.joinmastodon.org/admin/scaling/#sidekiq
+    details: Nothing changes, so there is no diff.
 author:
   - fediops.mastodon contributors (@fediops)
 """

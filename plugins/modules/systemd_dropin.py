@@ -32,13 +32,14 @@ options:
     type: str
     choices: [present, absent]
     default: present
+extends_documentation_fragment:
+  - fediops.mastodon.attributes
 attributes:
   check_mode:
-    description: Reports what would change.
-    support: full
+    details: Reports what would change.
   diff_mode:
-    description: The drop-in's text before and after.
     support: full
+    details: The drop-in's text before and after.
 author:
   - fediops maintainers (@fediops)
 """

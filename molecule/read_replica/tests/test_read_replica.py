@@ -21,7 +21,7 @@ import testinfra
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-from testinfra_helpers import assert_no_secret_in_log, run_ok  # noqa: E402
+from testinfra_helpers import assert_no_secret_in_log, run_ok, wait_for  # noqa: E402
 from standin_report import http_report, sidekiq_report  # noqa: E402
 
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,15 +65,6 @@ def sql(host, query, db="mastodon_production", check=True):
     return host.run(cmd)
 
 
-def wait_for(predicate, seconds=15, what="condition"):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (seconds, what))
-        time.sleep(0.5)
 
 
 def streaming(pair):
@@ -119,7 +110,7 @@ def test_a_row_written_on_the_primary_appears_on_the_replica(pair, probe_table):
     sql(pair.primary, "INSERT INTO %s (note) VALUES ('%s')" % (probe_table, note))
     started = time.monotonic()
     wait_for(lambda: sql(pair.replica, "SELECT count(*) FROM %s WHERE note = '%s'" % (probe_table, note)) == "1",
-             seconds=5, what="the row on the replica")
+             timeout=5, what="the row on the replica")
     assert time.monotonic() - started < 5
 
 
@@ -354,9 +345,9 @@ def test_restarting_the_replica_resumes_streaming_without_loss(pair, probe_table
     assert sql(pair.primary, "SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % pair.slot,
                db="postgres") == "f"
     run_ok(pair.replica, "systemctl start %s" % pair.unit)
-    wait_for(lambda: streaming(pair), seconds=30, what="streaming to resume")
+    wait_for(lambda: streaming(pair), timeout=30, what="streaming to resume")
     wait_for(lambda: sql(pair.replica, "SELECT count(*) FROM %s" % probe_table) == str(before + 500),
-             seconds=15, what="the rows written while the replica was down")
+             timeout=15, what="the rows written while the replica was down")
     assert sql(pair.replica, "SELECT count(*) FROM %s WHERE note LIKE '%s%%'" % (probe_table, tag)) == "500"
 
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-from testinfra_helpers import assert_no_secret_in_log, run_ok  # noqa: E402
+from testinfra_helpers import assert_no_secret_in_log, main_pid, quote, run_ok  # noqa: E402
 
 LIVE = "/home/mastodon/live"
 PLAN = {
@@ -29,18 +29,12 @@ OWNER = {q.split(",")[0]: name for name, (queues, _t, _p) in PLAN.items() for q 
 SECRET = "fixture-s1dekiq-t0ken-not-for-logs"
 
 
-def quote(text):
-    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def unit(name):
     return f"mastodon-sidekiq@{name}.service"
 
 
-def main_pid(host, unit_name):
-    pid = int(run_ok(host, f"systemctl show --property=MainPID --value {unit_name}").strip())
-    assert pid > 0, f"{unit_name} has no main process"
-    return pid
 
 
 def redis(host, *args):

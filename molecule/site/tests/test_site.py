@@ -15,7 +15,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-from testinfra_helpers import assert_no_secret_in_log, run_ok  # noqa: E402
+from testinfra_helpers import adhoc, assert_no_secret_in_log, environ, http_get, main_pid, quote, run_ok, wait_for  # noqa: E402,F401
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 REPORT = os.path.join(EPHEMERAL, "scale-report.json")
@@ -24,35 +24,12 @@ KEPT_PORTS = [4000, 4001]
 REMOVED_PORT = 4002
 
 
-def environ(host, pid):
-    raw = run_ok(host, f"tr '\\0' '\\n' < /proc/{pid}/environ")
-    return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
 
 
-def main_pid(host, unit):
-    pid = int(run_ok(host, f"systemctl show --property=MainPID --value {unit}").strip())
-    assert pid > 0, f"{unit} has no main process"
-    return pid
 
 
-def http_get(host, url):
-    script = (
-        "import sys, urllib.request, urllib.error\n"
-        "try:\n"
-        "    r = urllib.request.urlopen(sys.argv[1], timeout=5)\n"
-        "    print(r.status); print(r.read().decode(), end='')\n"
-        "except urllib.error.HTTPError as e:\n"
-        "    print(e.code)\n"
-        "except OSError as e:\n"
-        "    print(0); print(e, end='')\n"
-    )
-    res = host.run(f"python3 -c {quote(script)} {quote(url)}")
-    status, _sep, body = res.stdout.partition("\n")
-    return int(status or 0), body
 
 
-def quote(text):
-    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def puma_workers(host):
@@ -61,13 +38,6 @@ def puma_workers(host):
     return [int(p) for p in res.stdout.split()]
 
 
-def wait_for(predicate, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
@@ -281,12 +251,6 @@ def test_redis_namespace_stops_the_play_on_the_version_the_checkout_declares(hos
     assert checksums(host) == before and pids(host) == pids_before
 
 
-def adhoc(host, module, args):
-    """Run one module of this collection on the host, the way a role's task would."""
-    proc = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),
-                           "-m", module, "-a", json.dumps(args)], capture_output=True, text=True, timeout=300,
-                          check=False)
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_a_link_planted_as_the_env_file_is_refused_and_its_target_untouched(host):
@@ -380,6 +344,18 @@ def test_a_fifo_as_the_env_file_is_refused_at_once(host):
     finally:
         run_ok(host, f"cd {LIVE} && rm -f .env.production && mv ../env.keep .env.production")
     assert checksums(host) == before and pids(host) == pids_before
+
+
+def test_a_secret_passed_to_env_file_in_plain_values_never_reaches_the_journal(host):
+    """A direct caller that puts DB_PASS in `values`: refused, and the module's "Invoked with" line in the journal,
+    written before the module can refuse, shows it masked."""
+    marker = "site-journal-Secret-%d" % os.getpid()
+    rc, out = adhoc(host, "fediops.mastodon.env_file",
+                    {"path": "/home/mastodon/live/.env.production", "values": {"DB_PASS": marker}})
+    assert rc != 0 and "secret_values" in out and marker not in out, out
+    journal = host.run("journalctl --no-pager -o cat --since=-10min")
+    assert "fediops.mastodon" in journal.stdout or "Invoked with" in journal.stdout, "the journal shows no module run"
+    assert marker not in journal.stdout
 
 
 def test_a_pg_hba_rule_postgresql_cannot_read_is_put_back_before_any_reload(host):

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-from testinfra_helpers import run_ok  # noqa: E402
+from testinfra_helpers import http_get, main_pid, quote, run_ok  # noqa: E402
 
 LIVE = "/home/mastodon/live"
 MASTODON_UNITS = ["mastodon-web", "mastodon-sidekiq", "mastodon-streaming"]
@@ -24,29 +24,10 @@ def as_mastodon(host, cmd):
     return host.run(f"cd {LIVE} && runuser -u mastodon -- {cmd}")
 
 
-def main_pid(host, unit):
-    pid = int(run_ok(host, f"systemctl show --property=MainPID --value {unit}").strip())
-    assert pid > 0, f"{unit} has no main process"
-    return pid
 
 
-def http_get(host, url):
-    """GET url from inside the container; returns (status, body)."""
-    script = (
-        "import sys, urllib.request, urllib.error\n"
-        "try:\n"
-        "    r = urllib.request.urlopen(sys.argv[1], timeout=5)\n"
-        "    print(r.status); print(r.read().decode(), end='')\n"
-        "except urllib.error.HTTPError as e:\n"
-        "    print(e.code); print(e.read().decode(), end='')\n"
-    )
-    out = run_ok(host, f"python3 -c {quote(script)} {quote(url)}")
-    status, body = out.split("\n", 1) if "\n" in out else (out, "")
-    return int(status), body
 
 
-def quote(text):
-    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def redis(host, *args):

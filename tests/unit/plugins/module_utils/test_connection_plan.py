@@ -86,7 +86,7 @@ def test_problem_when_reserve_alone_overflows():
                      pgbouncer={"max_client_conn": 500, "default_pool_size": 5, "reserve_pool_size": 10, "pools": 10},
                      postgresql={"max_connections": 100})
     (problem,) = result["problems"]
-    assert "reserve_pool_size or the number of pools" in problem
+    assert "pgbouncer_reserve_pool_size, pgbouncer_processes or the number of pools" in problem
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -221,3 +221,48 @@ def test_a_replica_doubles_the_rails_client_connections_only():
     assert result["replica_client_connections"] == 35
     assert result["client_connections"] == 10 + 25 + 10 + 35
     assert cp(web={"processes": 2, "threads": 5}, replica=False)["client_connections"] == 10
+
+
+def test_every_pgbouncer_process_opens_its_own_pools():
+    """pgbouncer_processes: 2 (so_reuseport) doubles what PgBouncer may open; the plan must count it."""
+    one = cp.plan(web={"processes": 8, "threads": 10},
+                  pgbouncer={"max_client_conn": 400, "default_pool_size": 20, "reserve_pool_size": 5, "pools": 2},
+                  postgresql={"max_connections": 100})
+    assert one["feasible"] and one["limits"]["pgbouncer_server_capacity"] == 2 * 25
+    two = cp.plan(web={"processes": 8, "threads": 10},
+                  pgbouncer={"max_client_conn": 400, "default_pool_size": 20, "reserve_pool_size": 5, "pools": 2,
+                             "processes": 2},
+                  postgresql={"max_connections": 100})
+    assert two["limits"]["pgbouncer_server_capacity"] == 2 * 2 * 25 and two["server_connections"] == 80
+    # 80 server connections of 97: fits. With 120 threads, 120 > 97: refused, naming the processes.
+    assert two["feasible"]
+    more = cp.plan(web={"processes": 12, "threads": 10},
+                   pgbouncer={"max_client_conn": 400, "default_pool_size": 20, "reserve_pool_size": 5, "pools": 2,
+                              "processes": 2},
+                   postgresql={"max_connections": 100})
+    assert not more["feasible"]
+    (problem,) = more["problems"]
+    assert "2 processes x 2 pools x (default_pool_size 20 + reserve_pool_size 5)" in problem
+    assert "default_pool_size to at most 19" in problem and "pgbouncer_processes" in problem
+
+
+def test_pgbouncers_with_settings_of_their_own():
+    """The app placement: one PgBouncer per application host, each with its own pool size and processes."""
+    result = cp.plan(web={"processes": 4, "threads": 5}, pgbouncer={"pools": 2, "hosts": [
+        {"name": "app1", "max_client_conn": 100, "default_pool_size": 10, "reserve_pool_size": 0, "processes": 2,
+         "clients": 30},
+        {"name": "app2", "max_client_conn": 20, "default_pool_size": 5, "clients": 25}]},
+        postgresql={"max_connections": 100})
+    assert [b["capacity"] for b in result["pgbouncers"]] == [40, 10]
+    assert result["limits"]["pgbouncer_server_capacity"] == 50
+    # app1: min(30 clients, 40); app2: min(25, 10); never more than the 20 clients in all.
+    assert result["server_connections"] == 20
+    assert result["problems"] == [
+        "the PgBouncer on app2 gets up to 25 client connections (20 in all: web 4 processes x 5 threads) but "
+        "PgBouncer's max_client_conn is 20: raise pgbouncer_max_client_conn to at least 25, or remove 5 threads "
+        "from the plan."]
+
+
+def test_server_capacity_is_the_one_formula():
+    assert cp.server_capacity(2, 3, 20, 5) == 150
+    assert cp.server_capacity("1", "1", "20") == 20

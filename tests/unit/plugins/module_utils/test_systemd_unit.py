@@ -32,3 +32,26 @@ def test_a_bad_unit_or_name_is_refused(unit, name):
 def test_a_setting_that_would_read_otherwise_is_refused(settings):
     with pytest.raises(DropinError):
         render_dropin(settings)
+
+
+def test_the_stand_in_units_carry_the_one_sandbox():
+    """The stand-in's units are shaped like Mastodon's dist/ files; the roles' units take the same sandbox from
+    module_utils/systemd_unit.py. Both must say the same, or one of them drifted from Mastodon's."""
+    import os
+    import yaml
+    from ansible_collections.fediops.mastodon.plugins.module_utils import systemd_unit as su
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+    with open(os.path.join(top, "tests", "standin", "prepare.yml"), encoding="utf-8") as handle:
+        play = yaml.safe_load(handle)[0]
+    assert play["vars"]["standin_hardening"] == su.MASTODON_SANDBOX
+    units = {unit["name"]: unit["syscall_filter"] for unit in play["vars"]["standin_units"]}
+    assert units == {"mastodon-" + kind: filters for kind, filters in su.SYSCALL_FILTERS.items()}
+
+
+def test_mastodon_sandbox_refuses_a_path_that_would_break_the_unit():
+    import pytest
+    from ansible_collections.fediops.mastodon.plugins.module_utils import systemd_unit as su
+    assert su.mastodon_sandbox("web", "/srv/mastodon/live").endswith("ReadWritePaths=/srv/mastodon/live\n")
+    for bad in ("relative", "/srv/my live", "/srv/x\nExecStartPre=/bin/sh"):
+        with pytest.raises(su.DropinError):
+            su.mastodon_sandbox("sidekiq", bad)

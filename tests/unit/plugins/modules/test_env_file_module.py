@@ -129,3 +129,17 @@ def test_a_fifo_as_the_env_file_is_refused_at_once(tmp_path, run):
     os.mkfifo(path)
     code, result, _out = run({"path": str(path), "values": {"DB_HOST": "127.0.0.1"}})
     assert code == 1 and "not a regular file" in result["msg"]
+
+
+def test_a_secret_passed_in_values_by_mistake_never_reaches_the_journal(tmp_path, run, monkeypatch):
+    """AnsibleModule writes "Invoked with <every argument>" to the journal before main() runs."""
+    from ansible.module_utils.basic import AnsibleModule
+    logged = []
+    monkeypatch.setattr(AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    path = tmp_path / ".env.production"
+    code, result, out = run({"path": str(path), "values": {"DB_PASS": "journal-S3cret", "DB_HOST": "10.0.0.1",
+                                                           "CACHE_REDIS_URL": "redis://:url-S3cret@10.0.0.5:6380/0"}})
+    assert code == 1 and "DB_PASS" in result["msg"]
+    assert logged and "10.0.0.1" in logged[0], logged
+    assert not [line for line in logged if "journal-S3cret" in line or "url-S3cret" in line], logged
+    assert "journal-S3cret" not in out

@@ -1,0 +1,196 @@
+"""The fleet model: the layout of the whole inventory, worked out once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.fediops.mastodon.plugins.module_utils import fleet
+from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import plan
+
+PG = {"listen_port": 6432, "check_port": 16432, "postgresql_port": 5432, "max_client_conn": 400,
+      "default_pool_size": 20, "reserve_pool_size": 5, "processes": 1, "listen_addr": "127.0.0.1",
+      "db_name": "mastodon_production"}
+CACHE = {"port": 6380, "bind": ["127.0.0.1", "-::1"], "main_port": 6379, "password_set": True}
+SIDEKIQ_REDIS = {"port": 6381, "bind": ["127.0.0.1", "-::1"], "password_set": True}
+SIDEKIQ = [{"name": "default", "threads": 10}, {"name": "push", "threads": 10}, {"name": "pull", "threads": 10},
+           {"name": "mailers", "threads": 5}]
+
+
+def app_host(address, **over):
+    host = {"address": address, "pgbouncer": dict(PG), "redis_cache": dict(CACHE), "sidekiq_redis": dict(SIDEKIQ_REDIS),
+            "web": {"port": 3000, "demand": {"processes": 2, "threads": 5, "db_pool": 5}},
+            "streaming": {"ports": [4000, 4001], "demand": {"instances": 2, "db_pool": 10}},
+            "sidekiq": SIDEKIQ, "version": "4.5.0"}
+    host.update(over)
+    return host
+
+
+def db_host(address, **over):
+    host = {"address": address, "pgbouncer": dict(PG, listen_addr=address)}
+    host.update(over)
+    return host
+
+
+def one_host(**settings):
+    return {"groups": {"mastodon_db_primary": ["doc1"], "mastodon_app": ["doc1"]},
+            "settings": settings, "hosts": {"doc1": app_host("10.0.0.9")}}
+
+
+def split(**settings):
+    return {"groups": {"mastodon_db_primary": ["db1"], "mastodon_db_replica": ["db2"],
+                       "mastodon_app": ["app1", "app2"], "mastodon_cache": []},
+            "settings": dict({"scale_sidekiq_redis_enabled": True}, **settings),
+            "hosts": {"db1": db_host("10.0.0.1"), "db2": db_host("10.0.0.2"),
+                      "app1": app_host("10.0.0.3"), "app2": app_host("10.0.0.4")}}
+
+
+def test_one_host_keeps_everything_on_loopback():
+    out = fleet.layout(one_host())
+    assert out["problems"] == []
+    doc1 = out["hosts"]["doc1"]
+    assert doc1["runs"] == ["postgresql", "mastodon", "pgbouncer", "cache"]
+    assert doc1["pgbouncer"] == {"host": "doc1", "local": True, "port": 6432}
+    assert doc1["cache"]["address"] == "127.0.0.1" and not doc1["cache"]["shared"]
+    assert doc1["depends_on"] == [] and doc1["scheduler"] and not doc1["remove_own_cache"]
+    assert out["plan_input"]["pgbouncer"] == {"pools": 1, "hosts": [
+        {"name": "doc1", "processes": 1, "default_pool_size": 20, "reserve_pool_size": 5, "max_client_conn": 400}]}
+    assert not out["native_replica"] and out["sidekiq_redis"] is None
+
+
+def test_split_with_pgbouncer_on_the_primary():
+    out = fleet.layout(split())
+    assert out["problems"] == []
+    assert out["pgbouncer"]["hosts"] == ["db1"]
+    assert out["hosts"]["app2"]["pgbouncer"] == {"host": "db1", "local": False, "address": "10.0.0.1", "port": 6432}
+    # One cache for both: on the first application host, on its private address, with a password.
+    assert out["cache"] == {"host": "app1", "bind": ["127.0.0.1", "-::1", "10.0.0.3"], "address": "10.0.0.3",
+                            "port": 6380, "shared": True}
+    assert out["hosts"]["app2"]["cache"] is out["cache"] and out["hosts"]["app2"]["remove_own_cache"]
+    assert not out["hosts"]["app1"]["remove_own_cache"]
+    assert out["sidekiq_redis"]["address"] == "10.0.0.3"
+    assert out["hosts"]["app2"]["depends_on"] == ["app1", "db1", "db2"]
+    assert out["hosts"]["app1"]["depends_on"] == ["db1", "db2"]
+    assert out["native_replica"] and out["pgbouncer"]["databases"] == [
+        {"name": "mastodon_replica", "host": "10.0.0.2", "port": 5432, "dbname": "mastodon_production"}]
+    assert out["plan_input"]["replica"] is True and out["plan_input"]["pgbouncer"]["pools"] == 2
+    assert [h["scheduler"] for h in (out["hosts"]["app1"], out["hosts"]["app2"])] == [True, False]
+    result = plan(postgresql={"max_connections": 100}, **out["plan_input"])
+    # 2 hosts x (10 web + 35 Sidekiq) twice (replica pools) + 2 x 2 x 10 streaming.
+    assert result["client_connections"] == 2 * 45 * 2 + 40
+    assert result["limits"]["pgbouncer_server_capacity"] == 2 * 25 and result["feasible"]
+
+
+def test_split_with_pgbouncer_on_every_application_host_uses_their_own_pool_sizes():
+    data = split(scale_pgbouncer_placement="app")
+    data["hosts"]["app1"]["pgbouncer"]["default_pool_size"] = 10
+    data["hosts"]["app2"]["pgbouncer"].update(default_pool_size=15, processes=2)
+    out = fleet.layout(data)
+    assert out["problems"] == [] and out["pgbouncer"]["hosts"] == ["app1", "app2"]
+    assert out["hosts"]["app2"]["pgbouncer"] == {"host": "app2", "local": True, "port": 6432}
+    hosts = out["plan_input"]["pgbouncer"]["hosts"]
+    assert [(h["name"], h["default_pool_size"], h["processes"], h["clients"]) for h in hosts] == [
+        ("app1", 10, 1, 110), ("app2", 15, 2, 110)]
+    result = plan(postgresql={"max_connections": 100}, **out["plan_input"])
+    # app1: 2 pools x (10 + 5) = 30; app2: 2 processes x 2 pools x (15 + 5) = 80.
+    assert result["limits"]["pgbouncer_server_capacity"] == 110
+    assert not result["feasible"] and "app2: 2 processes x 2 pools" in result["problems"][0]
+
+
+def test_pgbouncer_processes_double_the_server_connections_and_a_plan_over_max_connections_is_refused():
+    data = one_host()
+    data["hosts"]["doc1"]["pgbouncer"].update(processes=2, default_pool_size=45, reserve_pool_size=5)
+    data["hosts"]["doc1"]["web"]["demand"] = {"processes": 10, "threads": 10}
+    out = fleet.layout(data)
+    result = plan(postgresql={"max_connections": 100}, **out["plan_input"])
+    assert result["limits"]["pgbouncer_server_capacity"] == 2 * 50
+    assert not result["feasible"]
+    data["hosts"]["doc1"]["pgbouncer"]["processes"] = 1
+    assert plan(postgresql={"max_connections": 100}, **fleet.layout(data)["plan_input"])["feasible"]
+
+
+def test_a_cache_host_of_its_own():
+    data = split()
+    data["groups"]["mastodon_cache"] = ["cache1"]
+    data["hosts"]["cache1"] = {"address": "10.0.0.7", "redis_cache": dict(CACHE, bind=["127.0.0.1", "10.0.0.7"])}
+    out = fleet.layout(data)
+    assert out["problems"] == []
+    assert out["cache"]["host"] == "cache1" and out["cache"]["address"] == "10.0.0.7"
+    assert out["cache"]["bind"] == ["127.0.0.1", "10.0.0.7"]
+    assert out["hosts"]["cache1"]["runs"] == ["cache"] and out["hosts"]["cache1"]["ports"] == [["redis_cache_port", 6380]]
+    assert all(out["hosts"][h]["remove_own_cache"] for h in ("app1", "app2"))
+    assert "cache1" in out["hosts"]["app1"]["depends_on"]
+
+
+def test_sidekiq_redis_on_a_named_host():
+    data = split(scale_sidekiq_redis_host="app2")
+    out = fleet.layout(data)
+    assert out["sidekiq_redis"]["host"] == "app2" and out["sidekiq_redis"]["address"] == "10.0.0.4"
+    assert "sidekiq_redis" in out["hosts"]["app2"]["runs"] and "app2" in out["hosts"]["app1"]["depends_on"]
+    data["settings"]["scale_sidekiq_redis_host"] = "db1"
+    assert "scale_sidekiq_redis_host is db1" in fleet.layout(data)["problems"][0]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"settings": {"scale_cache_per_host": True}},
+     "scale_cache_per_host is true, but 2 application hosts would each keep a Rails.cache of their own"),
+    ({"settings": {"scale_pgbouncer_placment": "app"}}, "scale_pgbouncer_placment is not a setting of playbooks/scale.yml"),
+    ({"settings": {"scale_pgbouncer_placement": "everywhere"}}, "scale_pgbouncer_placement must be primary or app"),
+    ({"settings": {"scale_sidekiq_scheduler_host": "db2"}}, "scale_sidekiq_scheduler_host must be one of"),
+    ({"settings": {"scale_redis_cache_enabled": "maybe"}}, "scale_redis_cache_enabled must be true or false"),
+    ({"settings": {"scale_cache_host": "db2"}}, "scale_cache_host is db2, which is in neither"),
+    ({"cache_password": False}, "app1 runs the shared cache for other hosts too, which reach it over the network: set "
+                                "redis_cache_password"),
+    ({"sidekiq_password": False}, "set sidekiq_redis_password"),
+    ({"db1_listen": "127.0.0.1"}, "the primary's pgbouncer_listen_addr is an address they can reach (it is 127.0.0.1)"),
+    ({"app2_port": 6380}, "streaming_ports 6380 and redis_cache_port both use port 6380 on app1"),
+    ({"versions": ("4.4.0", "4.5.0")}, "the application hosts run Mastodon 4.4.0 and 4.5.0"),
+    ({"groups": {"mastodon_db_primary": []}}, "exactly one host in mastodon_db_primary (it has 0)"),
+])
+def test_what_cannot_work_is_refused_naming_the_variable(change, message):
+    data = split()
+    data["settings"].update(change.get("settings", {}))
+    data["groups"].update(change.get("groups", {}))
+    if change.get("cache_password") is False:
+        data["hosts"]["app1"]["redis_cache"]["password_set"] = False
+    if change.get("sidekiq_password") is False:
+        data["hosts"]["app1"]["sidekiq_redis"]["password_set"] = False
+    if "db1_listen" in change:
+        data["hosts"]["db1"]["pgbouncer"]["listen_addr"] = change["db1_listen"]
+    if "app2_port" in change:
+        data["hosts"]["app1"]["streaming"]["ports"] = [4000, change["app2_port"]]
+    if "versions" in change:
+        data["hosts"]["app1"]["version"], data["hosts"]["app2"]["version"] = change["versions"]
+    problems = fleet.layout(data)["problems"]
+    assert any(message in problem for problem in problems), problems
+
+
+def test_a_per_host_cache_is_fine_on_one_host():
+    out = fleet.layout(one_host(scale_cache_per_host=True))
+    assert out["problems"] == [] and out["hosts"]["doc1"]["cache"]["address"] == "127.0.0.1"
+
+
+def test_one_hundred_application_hosts_two_replicas_and_a_cache_host_in_under_a_second():
+    apps = ["app%03d" % i for i in range(100)]
+    data = {"groups": {"mastodon_db_primary": ["db1"], "mastodon_db_replica": ["db2", "db3"], "mastodon_app": apps,
+                       "mastodon_cache": ["cache1"]},
+            "settings": {"scale_sidekiq_redis_enabled": True, "scale_sidekiq_redis_host": "cache1",
+                         "scale_pgbouncer_placement": "app"},
+            "hosts": dict({"db1": db_host("10.0.0.1"), "db2": db_host("10.0.0.2"), "db3": db_host("10.0.0.3"),
+                           "cache1": {"address": "10.0.0.4", "redis_cache": dict(CACHE),
+                                      "sidekiq_redis": dict(SIDEKIQ_REDIS)}},
+                          **{name: app_host("10.1.%d.%d" % divmod(i, 256)) for i, name in enumerate(apps)})}
+    start = time.monotonic()
+    out = fleet.layout(data)
+    result = plan(postgresql={"max_connections": 5000}, **out["plan_input"])
+    took = time.monotonic() - start
+    assert took < 1.0, took
+    assert out["problems"] == []
+    # 100 x (10 web + 35 Sidekiq) x 2 (replica) + 100 x 2 x 10 streaming.
+    assert result["client_connections"] == 100 * 45 * 2 + 100 * 20
+    # 100 PgBouncers x 2 pools x (20 + 5).
+    assert result["limits"]["pgbouncer_server_capacity"] == 100 * 2 * 25
+    assert result["server_connections"] == 5000 and not result["feasible"]
+    assert all(out["hosts"][a]["depends_on"] == ["cache1", "db1", "db2", "db3"] for a in apps)
+    assert out["cache"]["host"] == "cache1" and out["sidekiq_redis"]["host"] == "cache1"
