@@ -21,11 +21,24 @@ def _run_json(host, cmd):
     return json.loads(lines[-1])
 
 
+def listen_address(host, port):
+    """The address a process of `host` listens on for `port` (127.0.0.1, or the host's own address when a front
+    door on another host reaches it), as a URL host."""
+    out = host.check_output(f"ss -Hltn '( sport = :{port} )'")
+    for line in out.splitlines():
+        local = line.split()[3]
+        address = local.rsplit(":", 1)[0]
+        if address in ("0.0.0.0", "*", "[::]"):
+            return "127.0.0.1"
+        return address
+    raise AssertionError(f"nothing on {host.backend.get_hostname()} listens on port {port}")
+
+
 def http_report(host, port):
     """The report of the running web (3000) or streaming (4000+) process listening on `port`."""
     script = ("import sys, urllib.request\n"
               "print(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())\n")
-    return _run_json(host, f"python3 -c {shlex.quote(script)} http://127.0.0.1:{port}/fixture/report")
+    return _run_json(host, f"python3 -c {shlex.quote(script)} http://{listen_address(host, port)}:{port}/fixture/report")
 
 
 def sidekiq_report(host, queue="default", live=LIVE, tries=30, pause=0.5):

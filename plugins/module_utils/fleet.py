@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import inputs
 from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import ConnectionPlanError, plan
-from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import MastodonSourceError, parse_version
+from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import (MastodonSourceError, parse_version,
+                                                                                      url_host)
 from ansible_collections.fediops.mastodon.plugins.module_utils.site_plan import demand_input
 
 GROUPS = {"primary": "mastodon_db_primary", "replica": "mastodon_db_replica", "app": "mastodon_app",
@@ -46,9 +47,18 @@ SETTINGS = {
     "scale_postgresql_superuser_reserved_connections": None,
     "scale_metrics_enabled": False,
     "scale_report_path": "",
+    # How many application hosts restart at once: a count, or a share such as "25%".
+    "scale_restart_batch": 1,
+    # The share of the fleet's Puma threads that must keep serving while a batch restarts.
+    "scale_restart_keep_serving": "50%",
+    # Take a leftover DATABASE_URL (and REPLICA_DATABASE_URL) out of .env.production instead of refusing it.
+    "scale_remove_database_url": False,
 }
 BOOLEANS = ("scale_pgbouncer_enabled", "scale_read_replica_enabled", "scale_redis_cache_enabled", "scale_cache_per_host",
-            "scale_sidekiq_redis_enabled", "scale_sidekiq_queues_enabled", "scale_metrics_enabled")
+            "scale_sidekiq_redis_enabled", "scale_sidekiq_queues_enabled", "scale_metrics_enabled",
+            "scale_remove_database_url")
+# Keys of .env.production that silently win over what the roles write (config/database.yml, streaming/database.js).
+OVERRIDING_URLS = ("DATABASE_URL", "REPLICA_DATABASE_URL")
 # Facts the playbook itself sets with this prefix: not settings.
 OUTPUTS = ("scale_fleet", "scale_report")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -126,6 +136,23 @@ def _shared_instance(kind, host, users, data, problems, setting_of):
         problems.append("%s runs %s for other hosts too, which reach it over the network: set %spassword."
                         % (host, setting_of, prefix))
     return {"host": host, "bind": bind, "address": address, "port": int(info.get("port") or 0), "shared": shared}
+
+
+def _share(value, total, name, problems):
+    """A count, or "N%" of `total`, as a whole number; a problem naming `name` when it is neither."""
+    text = str(value).strip()
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 < percent <= 100:
+                raise ValueError(text)
+            return max(1, int(total * percent / 100))
+        if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+            raise ValueError(text)
+        return int(text)
+    except ValueError:
+        problems.append("%s must be a whole number of at least 1 or a share such as 25%% (it is %r)." % (name, value))
+        return 1
 
 
 def _version_of(data, apps, problems):
@@ -255,6 +282,94 @@ def layout(data):
             sidekiq_redis = _shared_instance("sidekiq_redis", host, apps, data, problems, "Sidekiq's Redis")
             runs(host, "sidekiq_redis")
 
+    # Settings in .env.production that would silently win over what the roles write, or stop Mastodon.
+    for host in apps:
+        keys = (hosts_in.get(host) or {}).get("env_keys") or []
+        leftover = [key for key in OVERRIDING_URLS if key in keys]
+        if leftover and not settings["scale_remove_database_url"]:
+            problems.append(
+                "%s's .env.production sets %s, which wins over every DB_* the collection writes (in Rails and in "
+                "streaming): Mastodon would bypass PgBouncer and the connection plan would be wrong. Take it out, or "
+                "set scale_remove_database_url: true to have the run remove it." % (host, " and ".join(leftover)))
+        if "REDIS_NAMESPACE" in keys and _at_least(version, "4.4"):
+            problems.append(
+                "%s's .env.production sets REDIS_NAMESPACE, and Mastodon %s refuses to start with it, even empty "
+                "(deprecated in 4.3, an error from 4.4). Move the keys out of the namespace as Mastodon's 4.3 upgrade "
+                "notes describe, remove the REDIS_NAMESPACE line, then run again." % (host, version))
+    warnings = ["%s's .env.production sets REDIS_NAMESPACE, deprecated in Mastodon 4.3: Mastodon 4.4 refuses to start "
+                "with it. Move the keys out of the namespace before upgrading." % host
+                for host in apps if "REDIS_NAMESPACE" in ((hosts_in.get(host) or {}).get("env_keys") or [])
+                and _at_least(version, "4.3") and not _at_least(version, "4.4")]
+
+    # Media: every application host must see every upload. Object storage, or one folder all of them share.
+    media = {host: (hosts_in.get(host) or {}).get("media") or {"storage": "local"} for host in apps}
+    storages = sorted({str(m.get("storage")) for m in media.values()})
+    if len(storages) > 1:
+        problems.append("media_storage differs between the application hosts (%s): every host must store uploads the "
+                        "same way." % ", ".join(storages))
+    elif storages == ["s3"]:
+        if len({repr(sorted((m.get("s3") or {}).items())) for m in media.values()}) > 1:
+            problems.append("the media_s3_* settings differ between the application hosts: an upload stored through "
+                            "one would not be found through another. Set them once, for every host.")
+    elif len(apps) > 1 and all(m.get("shared_dir") for m in media.values()):
+        unproven = [host for host, m in sorted(media.items()) if not _bool(m.get("shared_proven", True))]
+        if unproven:
+            problems.append("media_shared_dir is not shared: the marker %s wrote into it is not there on %s. Mount the "
+                            "same folder on every application host, or use object storage (media_storage: s3)."
+                            % (apps[0], ", ".join(unproven)))
+    elif len(apps) > 1:
+        problems.append(
+            "%d application hosts keep uploads on their own disk (media_storage: local), so a file uploaded through "
+            "one answers 404 through the others. Use object storage (media_storage: s3 and the media_s3_* settings), "
+            "or a folder every host mounts (media_shared_dir), which the run then proves shared." % len(apps))
+
+    # The front door: nginx on the mastodon_front hosts, in front of every application host's web and streaming.
+    fronts = groups["front"]
+    for host in apps:
+        info = hosts_in.get(host) or {}
+        # A front door on another host reaches the processes only on this host's own address.
+        remote_front = _address_of(host, data) if any(front != host for front in fronts) else ""
+        entry = out_hosts[host]
+        entry["web_bind"] = (info.get("web") or {}).get("bind") or remote_front
+        entry["streaming_bind"] = (info.get("streaming") or {}).get("bind") or remote_front
+        web_host = url_host(entry["web_bind"] if entry["web_bind"] not in WILDCARDS else "127.0.0.1")
+        streaming_host = url_host(entry["streaming_bind"] if entry["streaming_bind"] not in WILDCARDS else "127.0.0.1")
+        # What answers once a restart is done, on the addresses the processes really listen on.
+        entry["health_urls"] = {
+            "^mastodon-web": ["http://%s:%d/health" % (web_host, int((info.get("web") or {}).get("port") or 3000))],
+            "^mastodon-streaming": ["http://%s:%d/api/v1/streaming/health" % (streaming_host, int(port))
+                                    for port in (info.get("streaming") or {}).get("ports") or [4000]]}
+        entry["web_address"] = entry["web_bind"] or "127.0.0.1"
+        entry["streaming_address"] = entry["streaming_bind"] or "127.0.0.1"
+    front = None
+    if fronts:
+        front = {"hosts": fronts,
+                 "web": [[h, out_hosts[h]["web_address"], int(((hosts_in.get(h) or {}).get("web") or {}).get("port") or 3000)]
+                         for h in apps],
+                 "streaming": [[h, out_hosts[h]["streaming_address"], int(port)] for h in apps
+                               for port in ((hosts_in.get(h) or {}).get("streaming") or {}).get("ports") or [4000]]}
+        for host in fronts:
+            if host not in out_hosts:
+                out_hosts[host] = {"groups": [GROUPS["front"]], "ports": [], "depends_on": [], "runs": []}
+            runs(host, "front")
+
+    # Restarts, a batch of application hosts at a time: the others keep serving behind the front door.
+    batch = min(_share(settings["scale_restart_batch"], len(apps), "scale_restart_batch", problems), len(apps))
+    keep = _share(settings["scale_restart_keep_serving"], 100, "scale_restart_keep_serving", problems)
+    if front and len(apps) > 1:
+        capacity = {h: _web_threads(hosts_in.get(h) or {}) for h in apps}
+        total = sum(capacity.values()) or 1
+        # The worst batch: the hosts with the most threads restarting together.
+        largest = sum(sorted(capacity.values(), reverse=True)[:batch])
+        if batch >= len(apps):
+            problems.append("scale_restart_batch restarts %d of %d application hosts at once, which leaves the front door "
+                            "without a host to send requests to: lower it." % (batch, len(apps)))
+        elif (total - largest) * 100 < keep * total:
+            problems.append(
+                "scale_restart_batch restarts up to %d application hosts at once (%d of the fleet's %d Puma threads), "
+                "which leaves less than scale_restart_keep_serving (%d%%) of them serving: lower scale_restart_batch."
+                % (batch, largest, total, keep))
+
     # Who depends on whom: an application host needs the database hosts, its PgBouncer and the shared Redis servers.
     for host in apps:
         needs = [primary] + replicas
@@ -310,7 +425,13 @@ def layout(data):
         "cache": cache, "sidekiq_redis": sidekiq_redis, "scheduler": scheduler,
         "pgbouncer": pgbouncer, "native_replica": native_replica, "version": version,
         "hosts": out_hosts, "plan_input": plan_input, "demands": demands, "settings": settings, "problems": problems,
+        "warnings": warnings, "front": front, "batch": batch,
     }
+
+
+def _web_threads(info):
+    demand = (info.get("web") or {}).get("demand") or {}
+    return int(demand.get("processes") or 0) * int(demand.get("threads") or 0)
 
 
 def _plan_input(data, apps, settings, pgbouncer, native_replica, problems):

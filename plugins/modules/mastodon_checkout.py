@@ -112,6 +112,14 @@ local_domain:
   description: C(LOCAL_DOMAIN) from C(.env.production), or empty.
   returned: always
   type: str
+media_storage:
+  description: Where Mastodon stores uploads now, as its C(paperclip.rb) decides from C(.env.production), V(s3), V(swift), V(azure) or V(local).
+  returned: always
+  type: str
+paperclip_root_path:
+  description: C(PAPERCLIP_ROOT_PATH) from C(.env.production) (local uploads in another folder), or empty.
+  returned: always
+  type: str
 database_yml:
   description: The text of C(config/database.yml), empty when it does not exist.
   returned: when O(database_yml) is true
@@ -197,6 +205,10 @@ def main():
         mode = text_file.file_mode(env_file)
         result["env_mode"] = "%04o" % mode if mode is not None else ""
         result["local_domain"] = env.get("LOCAL_DOMAIN", "")
+        # Where uploads go now, as Mastodon's config/initializers/paperclip.rb decides it.
+        result["media_storage"] = next((kind for kind, key in (("s3", "S3_ENABLED"), ("swift", "SWIFT_ENABLED"),
+                                                               ("azure", "AZURE_ENABLED")) if env.get(key) == "true"), "local")
+        result["paperclip_root_path"] = env.get("PAPERCLIP_ROOT_PATH", "")
         if p["database_yml"]:
             path = os.path.join(root, "config/database.yml")
             result["database_yml_exists"] = text_file.exists(path)

@@ -22,7 +22,8 @@ def app_host(address, **over):
     host = {"address": address, "pgbouncer": dict(PG), "redis_cache": dict(CACHE), "sidekiq_redis": dict(SIDEKIQ_REDIS),
             "web": {"port": 3000, "demand": {"processes": 2, "threads": 5, "db_pool": 5}},
             "streaming": {"ports": [4000, 4001], "demand": {"instances": 2, "db_pool": 10}},
-            "sidekiq": SIDEKIQ, "version": "4.5.0"}
+            "sidekiq": SIDEKIQ, "version": "4.5.0", "env_keys": ["LOCAL_DOMAIN", "DB_PASS"],
+            "media": {"storage": "s3", "s3": {"S3_BUCKET": "files", "S3_ENDPOINT": "http://10.0.0.2:5000"}}}
     host.update(over)
     return host
 
@@ -194,3 +195,120 @@ def test_one_hundred_application_hosts_two_replicas_and_a_cache_host_in_under_a_
     assert result["server_connections"] == 5000 and not result["feasible"]
     assert all(out["hosts"][a]["depends_on"] == ["cache1", "db1", "db2", "db3"] for a in apps)
     assert out["cache"]["host"] == "cache1" and out["sidekiq_redis"]["host"] == "cache1"
+
+
+# One Mastodon across every application host (issue 28).
+def with_front(data, front="db1"):
+    data["groups"]["mastodon_front"] = [front]
+    return data
+
+
+def test_a_front_door_on_another_host_gets_every_web_and_streaming_process_on_its_own_address():
+    out = fleet.layout(with_front(split()))
+    assert out["problems"] == []
+    assert out["front"] == {"hosts": ["db1"],
+                            "web": [["app1", "10.0.0.3", 3000], ["app2", "10.0.0.4", 3000]],
+                            "streaming": [["app1", "10.0.0.3", 4000], ["app1", "10.0.0.3", 4001],
+                                          ["app2", "10.0.0.4", 4000], ["app2", "10.0.0.4", 4001]]}
+    assert out["hosts"]["app1"]["web_bind"] == "10.0.0.3" and out["hosts"]["app2"]["streaming_bind"] == "10.0.0.4"
+    assert "front" in out["hosts"]["db1"]["runs"] and out["batch"] == 1
+
+
+def test_without_a_front_door_nothing_changes_from_today():
+    out = fleet.layout(split())
+    assert out["front"] is None
+    assert out["hosts"]["app1"]["web_bind"] == "" and out["hosts"]["app1"]["web_address"] == "127.0.0.1"
+
+
+def test_the_operators_own_bind_address_wins_and_the_upstream_uses_it():
+    data = with_front(split())
+    data["hosts"]["app2"]["streaming"]["bind"] = "10.9.0.4"
+    out = fleet.layout(data)
+    assert ["app2", "10.9.0.4", 4001] in out["front"]["streaming"]
+
+
+@pytest.mark.parametrize("batch, keep, message", [
+    (2, "50%", "scale_restart_batch restarts 2 of 2 application hosts at once, which leaves the front door without"),
+    ("100%", "50%", "scale_restart_batch restarts 2 of 2"),
+    (1, "60%", "which leaves less than scale_restart_keep_serving (60%) of them serving"),
+    ("0", "50%", "scale_restart_batch must be a whole number of at least 1"),
+    (True, "50%", "scale_restart_batch must be a whole number of at least 1"),
+])
+def test_a_batch_that_would_leave_the_front_door_without_enough_hosts_is_refused(batch, keep, message):
+    out = fleet.layout(with_front(split(scale_restart_batch=batch, scale_restart_keep_serving=keep)))
+    assert any(message in problem for problem in out["problems"]), out["problems"]
+
+
+def test_a_batch_as_a_share_of_a_large_fleet():
+    data = with_front(split(scale_restart_batch="25%"))
+    for i in range(3, 9):
+        data["groups"]["mastodon_app"].append("app%d" % i)
+        data["hosts"]["app%d" % i] = app_host("10.0.1.%d" % i)
+    out = fleet.layout(data)
+    assert out["problems"] == [] and out["batch"] == 2
+
+
+@pytest.mark.parametrize("keys, settings, message", [
+    (["DATABASE_URL"], {}, "app2's .env.production sets DATABASE_URL, which wins over every DB_*"),
+    (["REPLICA_DATABASE_URL"], {}, "sets REPLICA_DATABASE_URL"),
+    (["REDIS_NAMESPACE"], {}, "app2's .env.production sets REDIS_NAMESPACE, and Mastodon 4.5.0 refuses to start with it"),
+])
+def test_settings_that_override_ours_are_refused(keys, settings, message):
+    data = split(**settings)
+    data["hosts"]["app2"]["env_keys"] += keys
+    assert any(message in problem for problem in fleet.layout(data)["problems"])
+
+
+def test_a_leftover_database_url_goes_when_the_operator_says_so():
+    data = split(scale_remove_database_url=True)
+    data["hosts"]["app2"]["env_keys"] += ["DATABASE_URL"]
+    assert fleet.layout(data)["problems"] == []
+
+
+def test_redis_namespace_on_4_3_is_a_warning():
+    data = split()
+    for host in ("app1", "app2"):
+        data["hosts"][host].update(version="4.3.8", env_keys=["REDIS_NAMESPACE"])
+    out = fleet.layout(data)
+    assert out["problems"] == [] and len(out["warnings"]) == 2
+
+
+@pytest.mark.parametrize("media, message", [
+    ({"storage": "local"}, "2 application hosts keep uploads on their own disk"),
+    ({"storage": "s3", "s3": {"S3_BUCKET": "other"}}, "the media_s3_* settings differ between the application hosts"),
+])
+def test_media_that_one_host_would_not_see_is_refused(media, message):
+    data = split()
+    data["hosts"]["app2"]["media"] = media
+    if media["storage"] == "local":
+        data["hosts"]["app1"]["media"] = media
+    assert any(message in problem for problem in fleet.layout(data)["problems"])
+
+
+def test_local_media_in_a_shared_folder_and_on_one_host_are_fine():
+    data = split()
+    for host in ("app1", "app2"):
+        data["hosts"][host]["media"] = {"storage": "local", "shared_dir": "/srv/media"}
+    assert fleet.layout(data)["problems"] == []
+    one = one_host()
+    one["hosts"]["doc1"]["media"] = {"storage": "local"}
+    assert fleet.layout(one)["problems"] == []
+
+
+def test_every_problem_at_once():
+    data = split(scale_cache_per_host=True)
+    data["hosts"]["app1"]["env_keys"] += ["DATABASE_URL"]
+    data["hosts"]["app2"]["env_keys"] += ["REDIS_NAMESPACE"]
+    for host in ("app1", "app2"):
+        data["hosts"][host]["media"] = {"storage": "local"}
+    problems = fleet.layout(data)["problems"]
+    assert len(problems) == 4, problems
+
+
+def test_a_shared_media_folder_that_is_not_shared_is_refused():
+    data = split()
+    for host in ("app1", "app2"):
+        data["hosts"][host]["media"] = {"storage": "local", "shared_dir": "/srv/media", "shared_proven": host == "app1"}
+    problems = fleet.layout(data)["problems"]
+    assert problems == ["media_shared_dir is not shared: the marker app1 wrote into it is not there on app2. Mount the "
+                        "same folder on every application host, or use object storage (media_storage: s3)."]
