@@ -38,8 +38,10 @@ options:
   secret_keys:
     description:
       - Keys whose values are masked in the diff, in addition to keys whose name contains
-        C(PASS), C(SECRET), C(_KEY), C(TOKEN) or C(PRIVATE).
-      - Passwords inside URLs (C(scheme://user:password@host)) are always masked.
+        C(PASS), C(SECRET), C(_KEY), C(TOKEN), C(PRIVATE) or C(CREDENTIAL).
+      - Values that look like credentials are always masked whatever their key - a URL with
+        C(user:password@), an C(Authorization=) header, a C(Bearer) or C(Basic) token, a password in a query.
+      - The rule is C(is_secret) in C(plugins/module_utils/env_file.py), the one the roles use too.
     type: list
     elements: str
     default: []
@@ -113,10 +115,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import (
-    URL_PASSWORD_RE,
     EnvFileError,
     is_secret,
     mask,
+    secret_parts,
     update,
 )
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (
@@ -149,19 +151,14 @@ def main():
     # Ansible logs `values` in the target's journal before this code runs, so a secret there has already
     # leaked once; refusing it makes the caller's mistake visible instead of repeating it on every run.
     exposed = sorted(key for key, value in module.params["values"].items()
-                     if value is not None and (is_secret(key, module.params["secret_keys"])
-                                               or URL_PASSWORD_RE.search(str(value))))
+                     if value is not None and is_secret(key, module.params["secret_keys"], value))
     if exposed:
         module.fail_json(msg="values holds %s, which look secret: pass them in secret_values, a no_log option, "
                              "so that they never reach the target's journal" % ", ".join(exposed))
     # Values of secret keys must never reach the log, whatever the caller's no_log says.
     for key, value in values.items():
-        if value is None:
-            continue
-        if is_secret(key, secret_keys):
-            module.no_log_values.add(str(value))
-        for match in URL_PASSWORD_RE.finditer(str(value)):
-            module.no_log_values.add(match.group("password"))
+        if value is not None and is_secret(key, secret_keys, value):
+            module.no_log_values.update(secret_parts(value))
 
     exists = os.path.lexists(path)
     if not exists and not module.params["create"]:
