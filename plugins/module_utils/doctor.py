@@ -97,14 +97,15 @@ def _number(value):
     return value
 
 
-def redis_endpoint(env, prefix):
+def redis_endpoint(env, prefix, source=".env.production"):
     """Where Mastodon reaches one of its Redis servers, read from its environment as Mastodon does
     (lib/mastodon/redis_configuration.rb): PREFIX_REDIS_URL wins; otherwise the main Redis's parts default
     to localhost:6379, while the CACHE_/SIDEKIQ_ parts count only when PREFIX_REDIS_HOST is set (None
-    otherwise: that job then uses the main Redis). Returns {host, port, db, password}."""
+    otherwise: that job then uses the main Redis). Returns {host, port, db, password}. `source` names the
+    file in messages."""
     url = env.get(prefix + "REDIS_URL", "")
     if url:
-        return parse_redis_url(url)
+        return parse_redis_url(url, "%sREDIS_URL in %s" % (prefix, source))
     if prefix and not env.get(prefix + "REDIS_HOST"):
         return None
     return {
@@ -115,28 +116,40 @@ def redis_endpoint(env, prefix):
     }
 
 
-def parse_redis_url(url):
-    """redis://[user:password@]host[:port][/db] as {host, port, db, password}."""
+def parse_redis_url(url, where="a Redis URL in Mastodon's environment"):
+    """redis://[user:password@]host[:port][/db] (or unix://path) as {host, port, db, password}.
+
+    `where` names the URL in messages (CACHE_REDIS_URL in .env.production). rediss:// is refused: this
+    collection's Redis client (module_utils/redis_wire.py) speaks plain TCP only, and would send the
+    password in clear to a server that expects TLS.
+    """
     from urllib.parse import unquote, urlsplit
 
     # The URL may hold a password: no message below quotes it, or a part of it.
     try:
         parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
+        scheme = parts.scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme == "rediss":
+        raise DoctorError("%s is a rediss:// URL (Redis over TLS), which this tool does not support: it speaks plain "
+                          "TCP only, and would send the Redis password in clear. Run it against a Redis reached "
+                          "over redis:// (or unix://), or leave this Redis out." % where)
+    try:
+        if scheme not in ("redis", "unix"):
             raise ValueError
-        if parts.scheme == "unix":
+        if scheme == "unix":
             return {"host": parts.path, "port": 0, "db": 0, "password": unquote(parts.password or "")}
         db = parts.path.strip("/")
         return {
             "host": parts.hostname or "localhost",
             "port": parts.port or 6379,
-            "db": int(db) if db.isdigit() else 0,
+            "db": int(db) if re.fullmatch("[0-9]{1,9}", db) else 0,
             "password": unquote(parts.password or ""),
         }
     except ValueError:
-        raise DoctorError("a Redis URL in Mastodon's environment cannot be read: it must be "
-                          "redis://[:password@]host[:port][/db] (or rediss://, unix://), with the password "
-                          "percent-encoded") from None
+        raise DoctorError("%s cannot be read: it must be redis://[:password@]host[:port][/db] (or unix://path), with "
+                          "the password percent-encoded" % where) from None
 
 
 def endpoint_label(endpoint):

@@ -13,23 +13,57 @@ from __future__ import annotations
 import re
 
 KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-LINE_RE = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=(?P<value>.*)$")
+LINE_RE = re.compile(r"(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=(?P<value>.*)")
 # Left unquoted, these characters mean the same to dotenv (Ruby and Node) as to a shell reader.
-PLAIN_RE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
-SECRET_HINTS = ("PASS", "SECRET", "_KEY", "TOKEN", "PRIVATE")
+PLAIN_RE = re.compile(r"[A-Za-z0-9_./:@%+,=-]*")
 MASK = "********"
-# user:password@ inside a URL value (DATABASE_URL, CACHE_REDIS_URL, ...).
-URL_PASSWORD_RE = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)")
+# The collection's one rule for "this value must never be shown", wherever a KEY=VALUE pair is written or
+# reported: .env.production and its diff, a unit's Environment=, the app_env role's no_log split. A value is
+# secret when its key's name says so...
+SECRET_NAME_RE = re.compile(r"PASS|SECRET|_KEY|TOKEN|PRIVATE|CREDENTIAL", re.I)
+# ...or when the value itself carries a credential, whatever its key: a URL with user:password@ (the
+# password may hold anything but @, encoded or not), an HTTP Authorization header
+# (OTEL_EXPORTER_OTLP_HEADERS=Authorization=Basic ...), a Bearer or Basic token, a password in a query.
+CREDENTIAL_VALUE_RE = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^@\s]*@"
+    r"|\bauthorization\s*[=:]"
+    r"|\b(?:bearer|basic)\s+[A-Za-z0-9._~+/-]{8,}"
+    r"|[?&;](?:password|passwd|pwd|pass|secret|token|access_token|api_key|apikey|key|auth)=",
+    re.I)
+# user:password@ inside a URL value (DATABASE_URL, CACHE_REDIS_URL, ...): the password alone, to censor
+# it wherever else it shows up.
+URL_PASSWORD_RE = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<password>[^@\s]+)(?=@)")
 
 
 class EnvFileError(ValueError):
     """A key or value that cannot be written safely."""
 
 
-def is_secret(key, secret_keys=()):
-    """True when the value of `key` must never be shown."""
-    upper = key.upper()
-    return key in secret_keys or any(hint in upper for hint in SECRET_HINTS)
+def looks_like_credential(value):
+    """True when `value` carries a credential whatever the key it is stored under."""
+    return value is not None and bool(CREDENTIAL_VALUE_RE.search(str(value)))
+
+
+def is_secret(key, secret_keys=(), value=None):
+    """True when the value of `key` must never be shown: the key is named in `secret_keys`, its name
+    looks secret, or `value` (when given) looks like a credential."""
+    return key in secret_keys or bool(SECRET_NAME_RE.search(str(key))) or looks_like_credential(value)
+
+
+def secret_keys(values, extra=(), urls=False):
+    """The keys of `values` ({KEY: value}) whose values must never be shown, sorted.
+
+    With `urls`, every key ending in _URL counts too: a writer that logs its other arguments (the app_env
+    role) treats every URL as secret, since a password may sit in a form no rule here recognises.
+    """
+    return sorted(key for key, value in (values or {}).items()
+                  if is_secret(str(key), extra, value) or (urls and str(key).upper().endswith("_URL")))
+
+
+def secret_parts(value):
+    """The strings to censor wherever they show up for a secret `value`: the value and any URL password in it."""
+    text = str(value)
+    return [text] + [match.group("password") for match in URL_PASSWORD_RE.finditer(text)]
 
 
 def parse_value(raw):
@@ -156,7 +190,7 @@ def parse(text):
     """Return {key: value} as dotenv would read it (the first definition wins, as in dotenv)."""
     result = {}
     for line in _lines(text):
-        match = LINE_RE.match(line)
+        match = LINE_RE.fullmatch(line)
         if match and match.group("key") not in result:
             result[match.group("key")] = parse_value(match.group("value"))
     return result
@@ -175,7 +209,7 @@ def update(text, values):
     seen = set()
     out, updated, removed = [], set(), set()
     for line in lines:
-        match = LINE_RE.match(line)
+        match = LINE_RE.fullmatch(line)
         key = match.group("key") if match else None
         if key is None or key not in wanted:
             out.append(line)
@@ -201,17 +235,40 @@ def update(text, values):
     return new_text, sorted(added), sorted(updated), sorted(removed)
 
 
+def _opens_quote(raw):
+    """The quote a raw value opens and does not close on its line (dotenv reads on to the next lines), or ''."""
+    value = raw.strip()
+    if value[:1] in ("'", '"') and (len(value) == 1 or not value.endswith(value[0])):
+        return value[0]
+    return ""
+
+
 def mask(text, secret_keys=()):
-    """Return `text` with the values of secret keys replaced, for diffs and logs."""
+    """Return `text` with every secret value replaced, for diffs and logs.
+
+    A value is replaced whole when is_secret() says so (by its key, `secret_keys`, or because it looks like
+    a credential), including the further lines of a quoted value that spans several; any other line that
+    looks like a credential is replaced whole too.
+    """
     out = []
+    open_quote, hiding = "", False
     for line in text.split("\n"):
-        match = LINE_RE.match(line)
-        if match and is_secret(match.group("key"), secret_keys) and match.group("value").strip():
-            out.append("%s%s=%s" % (match.group("lead"), match.group("key"), MASK))
-        elif match:
-            out.append(URL_PASSWORD_RE.sub(lambda m: m.group("head") + MASK, line))
+        if open_quote:
+            if hiding or looks_like_credential(line):
+                out.append(MASK)
+            else:
+                out.append(line)
+            if open_quote in line:
+                open_quote, hiding = "", False
+            continue
+        match = LINE_RE.fullmatch(line)
+        if match:
+            raw = match.group("value")
+            open_quote = _opens_quote(raw)
+            hiding = bool(raw.strip()) and is_secret(match.group("key"), secret_keys, raw)
+            out.append("%s%s=%s" % (match.group("lead"), match.group("key"), MASK) if hiding else line)
         else:
-            out.append(line)
+            out.append(MASK if looks_like_credential(line) else line)
     return "\n".join(out)
 
 
@@ -222,6 +279,6 @@ def holds_secret(text, secret_keys=()):
         if not match:
             continue
         value = match.group("value").strip()
-        if value and (is_secret(match.group("key"), secret_keys) or URL_PASSWORD_RE.search(value)):
+        if value and is_secret(match.group("key"), secret_keys, value):
             return True
     return False

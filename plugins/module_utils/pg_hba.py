@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 
-NAME_RE = re.compile(r"^[a-z0-9_]{1,40}$")
+# Matched with fullmatch: "$" would also match before a final line break (a name ending in one would add
+# a new block on every run).
+NAME_RE = re.compile(r"[a-z0-9_]{1,40}")
 # A pg_hba line this collection writes: a connection type and four or five columns, no quotes or
 # line breaks hidden in a value (those are refused before they get here).
-LINE_RE = re.compile(r"^(local|host|hostssl|hostnossl)(\s+[^\s\"'#]+){3,4}$")
+LINE_RE = re.compile(r"(local|host|hostssl|hostnossl)([ \t]+[^\s\"'#]+){3,4}")
 # A pg_ident.conf line: map name, system user, PostgreSQL user (plain names, no regular expression).
-IDENT_LINE_RE = re.compile(r"^[a-z0-9_]+\s+[A-Za-z0-9_.-]+\s+[a-z0-9_]+$")
+IDENT_LINE_RE = re.compile(r"[a-z0-9_]+[ \t]+[A-Za-z0-9_.-]+[ \t]+[a-z0-9_]+")
 
 
 class PgHbaError(ValueError):
@@ -26,7 +28,7 @@ class PgHbaError(ValueError):
 
 
 def markers(name):
-    if not NAME_RE.match(str(name)):
+    if not NAME_RE.fullmatch(name if isinstance(name, str) else ""):
         raise PgHbaError("block name %r must be 1 to 40 lower-case letters, digits or _" % (name,))
     return "# BEGIN fediops.mastodon %s" % name, "# END fediops.mastodon %s" % name
 
@@ -40,7 +42,7 @@ def check_lines(lines, kind="hba"):
         text = str(line)
         if "\n" in text or "\r" in text:
             problems.append("line %d holds a line break" % number)
-        elif text.strip() and not text.lstrip().startswith("#") and not pattern.match(text.strip()):
+        elif text.strip() and not text.lstrip().startswith("#") and not pattern.fullmatch(text.strip(" \t")):
             problems.append("line %d is not a %s this collection writes: %r" % (number, what, text))
     return problems
 

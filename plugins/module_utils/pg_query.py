@@ -19,7 +19,7 @@ import re
 
 FIELD_SEP = "\x1f"
 ROW_SEP = "\x00"
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # psql's own variables are all upper case (ON_ERROR_STOP, ROW_COUNT, USER, ...) and psql sets some of them
 # itself: a parameter needs a lower-case letter, so it can never be one of them.
 # A read runs in a read-only transaction: a query that would write fails instead of writing.
@@ -43,7 +43,7 @@ def script(query, params=None, read_only=True):
     """The stdin for psql: one `\\set` per parameter (sorted), then the query."""
     lines = []
     for name in sorted(params or {}):
-        if not NAME_RE.match(name) or name == name.upper():
+        if not NAME_RE.fullmatch(name) or name == name.upper():
             raise QueryError("parameter name %r: use letters, digits and _, with a lower-case letter "
                              "(psql's own variables are upper case)" % name)
         lines.append("\\set %s %s\n" % (name, psql_set_value(params[name])))

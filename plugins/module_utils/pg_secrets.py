@@ -21,10 +21,11 @@ import re
 import stringprep
 import unicodedata
 
-MD5_RE = re.compile(r"^md5[0-9a-f]{32}$")
+# Matched with fullmatch: "$" would also match before a final line break.
+MD5_RE = re.compile(r"md5[0-9a-f]{32}")
 SCRAM_RE = re.compile(
-    r"^SCRAM-SHA-256\$(?P<iterations>[0-9]+):(?P<salt>[A-Za-z0-9+/]+={0,2})"
-    r"\$(?P<stored_key>[A-Za-z0-9+/]+={0,2}):(?P<server_key>[A-Za-z0-9+/]+={0,2})$"
+    r"SCRAM-SHA-256\$(?P<iterations>[0-9]+):(?P<salt>[A-Za-z0-9+/]+={0,2})"
+    r"\$(?P<stored_key>[A-Za-z0-9+/]+={0,2}):(?P<server_key>[A-Za-z0-9+/]+={0,2})"
 )
 # PostgreSQL's defaults (scram_iterations, SCRAM_DEFAULT_SALT_LEN).
 SCRAM_ITERATIONS = 4096
@@ -77,7 +78,8 @@ def md5_secret(name, password):
     return "md5" + hashlib.md5((password + name).encode("utf-8")).hexdigest()
 
 
-_SPACE_TABLES = (stringprep.in_table_c12,)
+# RFC 3454's tables as PostgreSQL's src/common/saslprep.c lists them (Python's stringprep holds the same
+# Unicode 3.2 tables). Prohibited output: C.1.2, C.2.1, C.2.2, C.3 to C.9, and A.1 (unassigned in 3.2).
 _PROHIBITED = (
     stringprep.in_table_c12, stringprep.in_table_c21, stringprep.in_table_c22, stringprep.in_table_c3,
     stringprep.in_table_c4, stringprep.in_table_c5, stringprep.in_table_c6, stringprep.in_table_c7,
@@ -86,23 +88,35 @@ _PROHIBITED = (
 
 
 def saslprep(password):
-    """Prepare a password the way PostgreSQL's pg_saslprep() does (RFC 4013).
+    """Prepare a password exactly as PostgreSQL's pg_saslprep() does (RFC 4013, src/common/saslprep.c).
 
-    PostgreSQL (server and libpq alike) falls back to the raw bytes when a password is not valid
-    SASLprep input, so this never raises: it returns what PostgreSQL hashes.
+    PostgreSQL (server and libpq alike) falls back to the raw password when pg_saslprep() refuses it
+    (prohibited characters, or nothing left after mapping), so this never raises: it returns what
+    PostgreSQL hashes. Its order, which a textbook SASLprep does not share, is followed step by step:
+
+    1. an all-ASCII password is used as it is;
+    2. map: C.1.2 (non-ASCII spaces) to SPACE first, else B.1 ("commonly mapped to nothing") removed. U+200B
+       is in both tables, so it becomes a space, not nothing;
+    3. nothing left: refused (the raw password is used);
+    4. NFKC-normalize the mapped string;
+    5. prohibited characters and the bidirectional rules are checked on the *mapped* string, before
+       normalization, as saslprep.c does (it loops over input_chars, not output_chars);
+    6. the normalized string is the result.
     """
     if all(ord(c) < 0x80 for c in password):
         return password
-    mapped = "".join(" " if stringprep.in_table_c12(c) else c
-                     for c in password if not stringprep.in_table_b1(c))
-    normalized = unicodedata.ucd_3_2_0.normalize("NFKC", mapped)
-    if not normalized:
+    mapped = "".join(" " if stringprep.in_table_c12(c) else "" if stringprep.in_table_b1(c) else c
+                     for c in password)
+    if not mapped:
         return password
-    if any(any(table(c) for table in _PROHIBITED) for c in normalized):
+    # PostgreSQL normalizes with its current Unicode tables; every character that gets this far was assigned in
+    # Unicode 3.2 (A.1 is refused below), and NFKC of an assigned character is stable across versions.
+    normalized = unicodedata.normalize("NFKC", mapped)
+    if any(any(table(c) for table in _PROHIBITED) for c in mapped):
         return password
-    has_ral = [stringprep.in_table_d1(c) for c in normalized]
-    if any(has_ral):
-        if any(stringprep.in_table_d2(c) for c in normalized) or not (has_ral[0] and has_ral[-1]):
+    if any(stringprep.in_table_d1(c) for c in mapped):
+        if any(stringprep.in_table_d2(c) for c in mapped) or not (
+                stringprep.in_table_d1(mapped[0]) and stringprep.in_table_d1(mapped[-1])):
             return password
     return normalized
 
@@ -134,16 +148,16 @@ def scram_secret(password, salt=None, iterations=SCRAM_ITERATIONS):
 
 def secret_type(secret):
     """'md5', 'scram-sha-256' or 'plain' (what PostgreSQL and PgBouncer would take it for)."""
-    if MD5_RE.match(secret or ""):
+    if MD5_RE.fullmatch(secret or ""):
         return "md5"
-    if SCRAM_RE.match(secret or ""):
+    if SCRAM_RE.fullmatch(secret or ""):
         return "scram-sha-256"
     return "plain"
 
 
 def parse_scram(secret):
     """Return {iterations, salt, stored_key, server_key} (bytes) of a SCRAM secret, or raise SecretError."""
-    match = SCRAM_RE.match(secret or "")
+    match = SCRAM_RE.fullmatch(secret or "")
     if not match:
         raise SecretError("not a SCRAM-SHA-256 secret")
     try:

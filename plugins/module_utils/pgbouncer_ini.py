@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import server_capacity
+from ansible_collections.fediops.mastodon.plugins.module_utils.inputs import MAX_POOL_SIZE, whole
 
 NO_RELOAD = frozenset((
     "disable_pqexec", "job_name", "service_name", "listen_addr", "listen_backlog", "listen_port",
@@ -21,8 +22,9 @@ NO_RELOAD = frozenset((
     "unix_socket_dir", "unix_socket_group", "unix_socket_mode", "user",
 ))
 # Names PgBouncer's ini parser and Rails' DB_NAME take without quoting.
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-HOST_RE = re.compile(r"^[A-Za-z0-9_.:/%-]+$")
+# Matched with fullmatch: "$" would also match before a final line break, a second line in pgbouncer.ini.
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+HOST_RE = re.compile(r"[A-Za-z0-9_.:/%-]+")
 DATABASE_KEYS = ("name", "host", "port", "dbname", "pool_size", "reserve_pool", "pool_mode", "max_db_connections")
 POOL_MODES = ("session", "transaction", "statement")
 
@@ -38,12 +40,13 @@ def database_problems(entries):
         if not isinstance(entry, dict):
             problems.append("database entry %d is not a mapping of name, host, port, dbname" % index)
             continue
-        label = "database entry %d (%s)" % (index, entry.get("name", "no name"))
+        shown = entry.get("name", "no name")
+        label = "database entry %d (%s)" % (index, shown if NAME_RE.fullmatch(str(shown)) or shown == "no name" else repr(shown))
         unknown = sorted(set(entry) - set(DATABASE_KEYS))
         if unknown:
             problems.append("%s: unknown keys %s; allowed are %s" % (label, ", ".join(unknown), ", ".join(DATABASE_KEYS)))
         name = str(entry.get("name", ""))
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             problems.append("%s: name must be letters, digits, '_', '.', '-'" % label)
         elif name == "pgbouncer":
             problems.append("%s: the name pgbouncer is PgBouncer's admin console; choose another" % label)
@@ -51,27 +54,22 @@ def database_problems(entries):
             problems.append("%s: the name is listed twice" % label)
         seen.add(name)
         host = str(entry.get("host", ""))
-        if not HOST_RE.match(host):
+        if not HOST_RE.fullmatch(host):
             problems.append("%s: host %r is empty or has spaces or quotes" % (label, host))
-        try:
-            if isinstance(entry.get("port", 5432), bool):
-                raise ValueError
-            port = int(entry.get("port", 5432))
-            if not 1 <= port <= 65535:
-                raise ValueError
-        except (TypeError, ValueError):
-            problems.append("%s: port %r is not between 1 and 65535" % (label, entry.get("port")))
+        # whole(): a boolean, 5432.0 or "5432 " is no port, whatever int() makes of it.
+        port = whole(entry.get("port", 5432))
+        if port is None or not 1 <= port <= 65535:
+            problems.append("%s: port %r is not a whole number between 1 and 65535" % (label, entry.get("port")))
         dbname = str(entry.get("dbname", name))
-        if not NAME_RE.match(dbname):
+        if not NAME_RE.fullmatch(dbname):
             problems.append("%s: dbname %r must be letters, digits, '_', '.', '-'" % (label, dbname))
         # A pool of 0 server connections makes every client of the database wait forever.
         for key, floor in (("pool_size", 1), ("reserve_pool", 0), ("max_db_connections", 0)):
             if key in entry:
-                try:
-                    if isinstance(entry[key], bool) or int(entry[key]) < floor:
-                        raise ValueError
-                except (TypeError, ValueError):
-                    problems.append("%s: %s must be a whole number >= %d, got %r" % (label, key, floor, entry[key]))
+                number = whole(entry[key])
+                if number is None or not floor <= number <= MAX_POOL_SIZE:
+                    problems.append("%s: %s must be a whole number from %d to %d, got %r"
+                                    % (label, key, floor, MAX_POOL_SIZE, entry[key]))
         if "pool_mode" in entry and entry["pool_mode"] not in POOL_MODES:
             problems.append("%s: pool_mode %r is not one of %s" % (label, entry["pool_mode"], ", ".join(POOL_MODES)))
     return problems

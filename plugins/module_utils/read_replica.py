@@ -24,10 +24,10 @@ MODES = (MAKARA, NATIVE)
 
 # PostgreSQL's NAMEDATALEN is 64: names keep 63 bytes (ReplicationSlotValidateName).
 SLOT_NAME_MAX = 63
-SLOT_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+SLOT_NAME_RE = re.compile(r"[a-z0-9_]+")
 
 TOP_LEVEL_KEY_RE = re.compile(r"^[^\s#][^:]*:")
-PRODUCTION_RE = re.compile(r"^production:\s*(#.*)?$")
+PRODUCTION_RE = re.compile(r"production:\s*(#.*)?")
 
 NO_PRODUCTION = ("config/database.yml has no top-level production: block (or does not exist), so it is not Mastodon's "
                  "file: Makara's file is made from it, and root does not copy a file it cannot recognise. Put Mastodon's "
@@ -84,7 +84,7 @@ def slot_name_problem(name):
     if len(name.encode("utf-8")) > SLOT_NAME_MAX:
         return ("replication slot name %r is %d characters long: PostgreSQL allows at most %d."
                 % (name, len(name.encode("utf-8")), SLOT_NAME_MAX))
-    if not SLOT_NAME_RE.match(name):
+    if not SLOT_NAME_RE.fullmatch(name):
         return ("replication slot name %r contains characters PostgreSQL rejects: use only lowercase "
                 "letters, digits and underscores (for example %r)." % (name, slot_name_for(name)))
     return None
@@ -136,12 +136,12 @@ def makara_production(master_url, replica_urls):
     }
 
 
-_PLAIN_URL_RE = re.compile(r"^[A-Za-z0-9%._~:/@?=&\[\]+-]+$")
+_PLAIN_URL_RE = re.compile(r"[A-Za-z0-9%._~:/@?=&\[\]+-]+")
 
 
 def _yaml_url(url):
     # Percent-encoded URLs never need YAML quoting; anything else is double-quoted to stay literal.
-    if _PLAIN_URL_RE.match(url) and not url.startswith(("%", "@")):
+    if _PLAIN_URL_RE.fullmatch(url) and not url.startswith(("%", "@")):
         return url
     return '"%s"' % url.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -176,7 +176,7 @@ def production_adapter(text):
     for line in lines[start + 1:]:
         if TOP_LEVEL_KEY_RE.match(line + "\n"):
             break
-        match = re.match(r"^\s+adapter:\s*([A-Za-z0-9_]+)\s*$", line)
+        match = re.fullmatch(r"\s+adapter:\s*([A-Za-z0-9_]+)\s*", line)
         if match:
             return match.group(1)
     return None

@@ -19,7 +19,7 @@ import re
 
 from urllib.parse import quote
 
-from ansible_collections.fediops.mastodon.plugins.module_utils import mastodon_source
+from ansible_collections.fediops.mastodon.plugins.module_utils import inputs, mastodon_source
 
 # Redis's memtoull() (util.c): digits, then an optional unit, case-insensitive.
 # k/m/g are powers of 1000, kb/mb/gb powers of 1024, b or nothing means bytes.
@@ -33,7 +33,7 @@ MEMORY_UNITS = {
     "g": 1000 ** 3,
     "gb": 1024 ** 3,
 }
-MEMORY_RE = re.compile(r"^(?P<digits>[0-9]+)(?P<unit>[A-Za-z]*)$")
+MEMORY_RE = re.compile(r"(?P<digits>[0-9]+)(?P<unit>[A-Za-z]*)")
 # Redis stores memory settings in an unsigned long long.
 MAX_MEMORY_VALUE = 2 ** 64 - 1
 # Below this Redis itself warns that it may not work; a cache that small is a typo.
@@ -98,8 +98,9 @@ MANAGED_SETTINGS = frozenset((
 ))
 # Lines of the file that are structure, not settings to compare.
 STRUCTURE_SETTINGS = frozenset(("include",))
-SETTING_NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-INSTANCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+SETTING_NAME_RE = re.compile(r"[a-z][a-z0-9-]*")
+# The instance name is in the unit's name and the files' paths (inputs' instance_name kind).
+INSTANCE_NAME_RE = inputs.INSTANCE_NAME_RE
 
 SERVERS = {
     # server: (package, cli, unit template prefix, config dir, data dir root, log dir, system user)
@@ -181,8 +182,9 @@ def parse_memory(value):
         if value < 0:
             raise RedisCacheError("%d is negative; memory sizes are 0 or more bytes" % value)
         return value
-    text = str(value).strip()
-    match = MEMORY_RE.match(text)
+    # Not stripped: the role writes the value it checked into the config file as it is.
+    text = str(value)
+    match = MEMORY_RE.fullmatch(text)
     if not match:
         raise RedisCacheError(
             "%r is not a memory size Redis understands: use bytes or a number with one of the units "
@@ -283,23 +285,28 @@ def problems(params):
                 % (distribution or "an unknown system", params.get("distribution_major"), VALKEY_MIN_DEBIAN))
 
     name = str(params.get("instance_name") or "")
-    if not INSTANCE_NAME_RE.match(name):
+    if not INSTANCE_NAME_RE.fullmatch(name):
         found.append(
             "redis_cache_instance_name is %r; use 1 to 32 letters, digits, - or _ (it names the unit "
             "and the files)." % name)
 
-    port = params.get("port")
-    main_port = params.get("main_port")
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        found.append("redis_cache_port is %r; use a TCP port from 1 to 65535." % (port,))
-    elif port == main_port:
+    # Debian's units run the server as its own user without CAP_NET_BIND_SERVICE (Debian 12's redis-server@:
+    # User=redis, an empty CapabilityBoundingSet=): a port below 1024 cannot be bound. A boolean is never a
+    # port (YAML's true would be port 1).
+    found.extend(inputs.problems([["redis_cache_port", "unprivileged_port", params.get("port")],
+                                  ["redis_cache_main_port", "port", params.get("main_port")]]))
+    port = inputs.whole(params.get("port"))
+    main_port = inputs.whole(params.get("main_port"))
+    if port is not None and port == main_port:
         found.append(
             "redis_cache_port is %d, the port of the main Redis (redis_cache_main_port %d); this instance needs "
             "its own port, for example 6380." % (port, main_port))
 
     bind = params.get("bind") or []
-    if not bind:
-        found.append("redis_cache_bind is empty; list at least one address, for example 127.0.0.1.")
+    bind_problems = inputs.problems([["redis_cache_bind", "redis_bind_list", bind]])
+    found.extend(bind_problems)
+    # Only entries that are addresses go further: the rest are refused above, and quoted nowhere else.
+    bind = [] if bind_problems else bind
     public = [b for b in bind if not is_loopback(b)]
     if public and not params.get("password"):
         found.append(
@@ -346,9 +353,13 @@ def problems(params):
     style = params.get("env_style")
     if style not in ("url", "parts"):
         found.append("redis_cache_env_style is %r; use url or parts." % (style,))
-    env_host = str(params.get("env_host") or "").strip()
-    if not env_host:
+    env_host = params.get("env_host")
+    host_problems = [] if env_host in ("localhost",) else inputs.problems([["redis_cache_env_host", "ip", env_host]])
+    if env_host is None or env_host == "":
         found.append("redis_cache_env_host is empty; set the address Mastodon connects to, for example 127.0.0.1.")
+    elif host_problems:
+        # It ends up in CACHE_REDIS_URL (or _HOST): an address, without a zone id, or localhost.
+        found.extend(host_problems)
     elif bind and not _reaches(env_host, bind):
         found.append(
             "redis_cache_env_host is %s, but the instance listens only on %s (redis_cache_bind): Mastodon could not "
@@ -356,7 +367,7 @@ def problems(params):
 
     for key, value in sorted((params.get("settings") or {}).items()):
         lowered = str(key).lower()
-        if not SETTING_NAME_RE.match(lowered):
+        if not SETTING_NAME_RE.fullmatch(lowered):
             found.append("redis_cache_settings has %r, which is not a Redis setting name." % (key,))
         elif lowered in SECRET_SETTINGS:
             found.append(
@@ -449,7 +460,7 @@ def _split_args(text):
             if quote_char == '"':
                 if ch == "\\" and i + 1 < n:
                     nxt = text[i + 1]
-                    if nxt == "x" and i + 3 < n and re.match(r"[0-9a-fA-F]{2}", text[i + 2:i + 4]):
+                    if nxt == "x" and i + 3 < n and re.fullmatch(r"[0-9a-fA-F]{2}", text[i + 2:i + 4]):
                         token.append(chr(int(text[i + 2:i + 4], 16)))
                         i += 4
                         continue

@@ -27,7 +27,8 @@ from ansible_collections.fediops.mastodon.plugins.module_utils import pgbouncer_
 SHOW_PROPERTIES = ("Id", "Type", "ActiveState", "ActiveEnterTimestamp", "NeedDaemonReload", "FragmentPath",
                    "DropInPaths", "EnvironmentFiles")
 SETTINGS_FORMATS = ("pgbouncer", "redis")
-UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9@._:*?\[\]-]+$")
+# Matched with fullmatch: "$" would also match before a final line break.
+UNIT_NAME_RE = re.compile(r"[A-Za-z0-9@._:*?\[\]-]+")
 
 
 def parse_show(text):

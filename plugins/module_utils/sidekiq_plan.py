@@ -19,7 +19,7 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan i
     plan as connection_plan,
 )
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import is_secret
-from ansible_collections.fediops.mastodon.plugins.module_utils.inputs import whole as _whole
+from ansible_collections.fediops.mastodon.plugins.module_utils.inputs import MAX_POOL_SIZE, whole as _whole
 
 # Mastodon's queues and weights (config/sidekiq.yml), most important first.
 MASTODON_QUEUES = (
@@ -36,20 +36,20 @@ QUEUE_SINCE = {"fasp": (4, 4)}
 SCHEDULER = "scheduler"
 
 # Process names become systemd instance names (mastodon-sidekiq@NAME.service): no escaping needed.
-PROCESS_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Matched with fullmatch: "$" would also match before a final line break, which would reach the unit name.
+PROCESS_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+QUEUE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Sidekiq's advice is tens of threads per process; beyond this, run more processes (or hosts) instead.
 MAX_THREADS = 200
+# Sidekiq lists a queue once per unit of its weight in the order it fetches from, so a weight is a small number:
+# Mastodon's own go up to 8 (config/sidekiq.yml).
+MAX_QUEUE_WEIGHT = 100
 # Sidekiq's own default -t (seconds it waits for running jobs at shutdown), and the bounds the role accepts.
 DEFAULT_SHUTDOWN_TIMEOUT = 25
 MAX_SHUTDOWN_TIMEOUT = 3600
 # systemd gives the process this much longer than -t before it kills it (Sidekiq's advice: at least 5 s).
 STOP_MARGIN = 5
-# Environment names (or URL values) that carry secrets: unit files and `systemctl show` are readable by every
-# user, so such values belong in .env.production.
-SECRET_ENV_RE = re.compile(r"(PASS|SECRET|_KEY|TOKEN|PRIVATE|CREDENTIAL)", re.I)
-URL_WITH_PASSWORD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^@/\s]+@")
 PROCESS_KEYS = ("name", "queues", "threads", "db_pool", "state", "environment")
 # Set by the role from the plan; an operator value would silently break the DB_POOL >= threads rule.
 RESERVED_ENV = ("DB_POOL",)
@@ -108,12 +108,12 @@ def parse_queue(spec):
     if len(parts) > 2:
         raise ValueError("queue %r has more than one comma: write it as name or name,weight" % spec)
     name = parts[0]
-    if not QUEUE_NAME_RE.match(name):
+    if not QUEUE_NAME_RE.fullmatch(name):
         raise ValueError("queue name %r must be letters, digits, _ . or - (as Mastodon's queues are)" % name)
     if len(parts) == 1:
         return name, None
-    if not re.fullmatch(r"[0-9]+", parts[1]) or int(parts[1]) < 1:
-        raise ValueError("queue %r has weight %r: a weight is a whole number of at least 1" % (spec, parts[1]))
+    if not re.fullmatch(r"[1-9][0-9]{0,5}", parts[1]) or int(parts[1]) > MAX_QUEUE_WEIGHT:
+        raise ValueError("queue %r has weight %r: a weight is a whole number from 1 to %d" % (spec, parts[1], MAX_QUEUE_WEIGHT))
     return name, int(parts[1])
 
 
@@ -129,14 +129,15 @@ def check_environment(label, environment):
     if not isinstance(environment, dict):
         return ["%s: environment must be a mapping {NAME: value}." % label]
     for key, value in environment.items():
-        if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+        if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             problems.append("%s: environment name %r must be letters, digits and _, not starting with a digit."
                             % (label, key))
         elif key in RESERVED_ENV:
             problems.append("%s: environment sets %s, which the role derives from the plan: use db_pool instead."
                             % (label, key))
-        if isinstance(key, str) and (SECRET_ENV_RE.search(key)
-                                     or (isinstance(value, str) and URL_WITH_PASSWORD_RE.match(value))):
+        # Unit files and `systemctl show` are readable by every user: a secret (env_file's one rule) belongs
+        # in .env.production.
+        if isinstance(key, str) and is_secret(key, value=value if isinstance(value, str) else None):
             problems.append("%s: environment %s looks like a secret, and unit files are readable by every user: "
                             "put it in .env.production (fediops.mastodon.app_env) instead." % (label, key))
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -179,7 +180,7 @@ def check(processes, mastodon_version, allow_unknown_queues=False, common_enviro
         if unknown_keys:
             problems.append("%s has unknown key(s) %s: use only %s."
                             % (label, ", ".join(map(str, unknown_keys)), ", ".join(PROCESS_KEYS)))
-        if not isinstance(name, str) or not PROCESS_NAME_RE.match(name):
+        if not isinstance(name, str) or not PROCESS_NAME_RE.fullmatch(name):
             problems.append("%s: name %r must be 1-63 lower-case letters, digits, _ or -, starting with a letter or "
                             "digit (it becomes mastodon-sidekiq@NAME.service)." % (label, name))
         elif name in names:
@@ -203,8 +204,9 @@ def check(processes, mastodon_version, allow_unknown_queues=False, common_enviro
         db_pool = proc.get("db_pool")
         if db_pool is not None:
             pool = _whole(db_pool)
-            if pool is None or pool < 1:
-                problems.append("%s: db_pool %r must be a whole number; leave it out to use the threads." % (label, db_pool))
+            if pool is None or not 1 <= pool <= MAX_POOL_SIZE:
+                problems.append("%s: db_pool %r must be a whole number from 1 to %d; leave it out to use the threads."
+                                % (label, db_pool, MAX_POOL_SIZE))
             elif threads is not None and threads >= 1 and pool < threads:
                 problems.append("%s: db_pool %d is below its %d threads; every thread needs a database connection, "
                                 "so set db_pool to at least %d or leave it out." % (label, pool, threads, threads))
@@ -304,7 +306,7 @@ def build(processes, mastodon_version, bundle, allow_unknown_queues=False, unit_
         extra = proc.get("environment") or {}
         for key in sorted(extra):
             environment[key] = str(extra[key])
-        secret_values = sorted({v for k, v in environment.items() if is_secret(k) and v})
+        secret_values = sorted({v for k, v in environment.items() if is_secret(k, value=v) and v})
         argv = command(bundle, threads, queues, _whole(shutdown_timeout))
         units.append({
             "name": proc["name"],

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 
-UNIT_RE = re.compile(r"^[A-Za-z0-9@._:-]+\.(service|socket|timer|target|mount|path|slice)$")
-NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-SECTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
-KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+# Matched with fullmatch: "$" would also match before a final line break, which would reach the path.
+UNIT_RE = re.compile(r"[A-Za-z0-9@._:-]+\.(service|socket|timer|target|mount|path|slice)")
+NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
+SECTION_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 # The header Ansible's templates wrote (ansible_managed's default), so that files written by earlier
 # releases compare equal and do not restart their units.
 HEADER = "# Ansible managed\n"
@@ -21,9 +22,9 @@ class DropinError(ValueError):
 
 
 def dropin_path(unit, name):
-    if not UNIT_RE.match(unit or ""):
+    if not UNIT_RE.fullmatch(unit or ""):
         raise DropinError("systemd_dropin: unit %r is not a valid systemd unit name" % unit)
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise DropinError("systemd_dropin: drop-in name %r: use letters, digits, '.', '_' and '-'" % name)
     return "/etc/systemd/system/%s.d/%s.conf" % (unit, name)
 
@@ -32,11 +33,11 @@ def render_dropin(settings):
     """{Section: {Key: value or [values]}} as drop-in text; a list writes the key once per value."""
     blocks = []
     for section, pairs in (settings or {}).items():
-        if not SECTION_RE.match(str(section)):
+        if not SECTION_RE.fullmatch(str(section)):
             raise DropinError("systemd_dropin: section %r is not a unit file section name" % section)
         lines = ["[%s]\n" % section]
         for key, value in (pairs or {}).items():
-            if not KEY_RE.match(str(key)):
+            if not KEY_RE.fullmatch(str(key)):
                 raise DropinError("systemd_dropin: %r in [%s] is not a unit file setting name" % (key, section))
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 text = str(item)

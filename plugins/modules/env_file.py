@@ -40,8 +40,10 @@ options:
   secret_keys:
     description:
       - Keys whose values are masked in the diff, in addition to keys whose name contains
-        C(PASS), C(SECRET), C(_KEY), C(TOKEN) or C(PRIVATE).
-      - Passwords inside URLs (C(scheme://user:password@host)) are always masked.
+        C(PASS), C(SECRET), C(_KEY), C(TOKEN), C(PRIVATE) or C(CREDENTIAL).
+      - Values that look like credentials are always masked whatever their key - a URL with
+        C(user:password@), an C(Authorization=) header, a C(Bearer) or C(Basic) token, a password in a query.
+      - The rule is C(is_secret) in C(plugins/module_utils/env_file.py), the one the roles use too.
     type: list
     elements: str
     default: []
@@ -124,11 +126,11 @@ removed:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils import text_file
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import (
-    URL_PASSWORD_RE,
     EnvFileError,
     holds_secret,
     is_secret,
     mask,
+    secret_parts,
     update,
 )
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError
@@ -141,12 +143,8 @@ class EnvFileModule(AnsibleModule):
         # The journal line is written before main() can refuse the call: mask first, so the refusal never
         # leaves the secret behind it.
         for key, value in (self.params.get("values") or {}).items():
-            if value is None:
-                continue
-            if is_secret(key, self.params.get("secret_keys") or []):
-                self.no_log_values.add(str(value))
-            for match in URL_PASSWORD_RE.finditer(str(value)):
-                self.no_log_values.add(match.group("password"))
+            if value is not None and is_secret(key, self.params.get("secret_keys") or [], value):
+                self.no_log_values.update(secret_parts(value))
         super()._log_invocation()
 
 
@@ -177,19 +175,14 @@ def main():
     # The journal line masked them (EnvFileModule); refusing still makes the caller's mistake visible: a value in
     # `values` is shown in the task's output and registered result.
     exposed = sorted(key for key, value in module.params["values"].items()
-                     if value is not None and (is_secret(key, module.params["secret_keys"])
-                                               or URL_PASSWORD_RE.search(str(value))))
+                     if value is not None and is_secret(key, module.params["secret_keys"], value))
     if exposed:
         module.fail_json(msg="values holds %s, which look secret: pass them in secret_values, a no_log option, "
                              "so that they never reach the target's journal" % ", ".join(exposed))
     # Values of secret keys must never reach the log, whatever the caller's no_log says.
     for key, value in values.items():
-        if value is None:
-            continue
-        if is_secret(key, secret_keys):
-            module.no_log_values.add(str(value))
-        for match in URL_PASSWORD_RE.finditer(str(value)):
-            module.no_log_values.add(match.group("password"))
+        if value is not None and is_secret(key, secret_keys, value):
+            module.no_log_values.update(secret_parts(value))
 
     try:
         exists = text_file.exists(path)

@@ -176,7 +176,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    bad = [name for name in params["units"] if not logic.UNIT_NAME_RE.match(name)]
+    bad = [name for name in params["units"] if not logic.UNIT_NAME_RE.fullmatch(name)]
     if bad:
         module.fail_json(msg="service_apply: units holds names systemd does not accept: %s" % ", ".join(bad))
     # systemctl adds .service to a bare name; the patterns given to list-units must say it themselves.

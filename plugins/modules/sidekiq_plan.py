@@ -17,8 +17,9 @@ description:
     one process. Every queue of the given Mastodon version is served by some process. Queue names are Mastodon's,
     unless O(allow_unknown_queues). Threads are at least 1. C(db_pool) is not below threads.
   - C(DB_POOL) of each process comes from M(fediops.mastodon.connection_plan) rules, at least its threads.
-  - Environment values whose names look like secrets (C(*PASS*), C(*SECRET*), C(*_KEY*), C(*TOKEN*)) are masked in
-    the output.
+  - Environment values that look like secrets (by their names, C(*PASS*), C(*SECRET*), C(*_KEY*), C(*TOKEN*),
+    C(*PRIVATE*), C(*CREDENTIAL*), or by the value, such as a URL with a password) are refused, and masked in the
+    output; the rule is C(is_secret) in C(plugins/module_utils/env_file.py).
 options:
   processes:
     description:
@@ -263,7 +264,7 @@ def main():
     # Secret-looking environment values must never reach the output, whatever the caller's no_log says.
     for environment in [module.params["common_environment"]] + [p.get("environment") for p in processes or []]:
         for key, value in (environment or {}).items():
-            if value is not None and str(value) and is_secret(str(key)):
+            if value is not None and str(value) and is_secret(str(key), value=value):
                 module.no_log_values.add(str(value))
     if processes is None:
         try:

@@ -1,9 +1,19 @@
 """The bad-input table: every input here is refused, before any change, with a message that names the
 variable (or the setting) to fix. Each case calls the very check a role or module runs first:
 
-- `inputs.problems` behind every role's first validation task (addresses, names, ports, sizes, passwords);
-- each role's own checks (PgBouncer [databases], the Sidekiq plan, the cache, the read replica plan);
-- the connection plan, the port clash check of playbooks/scale.yml, and the file writers.
+- `inputs.problems` behind every role's first validation task (addresses, names, ports, sizes, bounded whole
+  numbers, paths, URLs, passwords);
+- each role's own checks (PgBouncer [databases], the Sidekiq plan, the cache and Sidekiq's Redis, the read
+  replica plan);
+- the connection plan, the port clash check of playbooks/scale.yml, and the file writers (pg_hba blocks,
+  systemd drop-ins, psql parameters);
+- the Redis URLs the doctor and the job move read from .env.production.
+
+Cases are grouped as an attacker or a careless operator would try them: values past what PostgreSQL, PgBouncer,
+Redis or systemd accept (issue 26), booleans, floats, padded or non-ASCII digits where a number belongs, a line
+break or a NUL byte that would add a line to a file, look-alike letters, addresses that never match or cannot be
+written (IPv4-mapped, zone ids), pg_hba.conf keywords as names, secrets by value rather than by name, and
+rediss:// where only plain TCP is spoken.
 
 The README's "What is refused" section lists these groups. Molecule proves for a sample (molecule/site,
 test_bad_inputs_leave_the_host_untouched) that a refusal leaves every managed file and process alone.
@@ -15,12 +25,15 @@ import pytest
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import (
     connection_plan as cp,
+    doctor,
     inputs,
     pg_hba,
+    pg_query,
     pgbouncer_ini,
     read_replica as rr,
     redis_cache as rc,
     sidekiq_plan as sp,
+    systemd_unit,
     text_file,
 )
 
@@ -62,6 +75,21 @@ def raises(func, *args, **kwargs):
     except (ValueError, cp.ConnectionPlanError) as exc:
         return [str(exc)]
     return []
+
+
+def redis_url(prefix, url):
+    """The endpoint the doctor and sidekiq_jobs_move read from .env.production's PREFIX_REDIS_URL."""
+    return raises(doctor.redis_endpoint, {prefix + "REDIS_URL": url}, prefix)
+
+
+def sidekiq_env(environment):
+    """A Sidekiq process whose unit environment is `environment` (unit files are readable by every user)."""
+    return sidekiq([proc("all", ALL_QUEUES, environment=environment)])
+
+
+def slot(name):
+    problem = rr.slot_name_problem(name)
+    return [problem] if problem else []
 
 
 def ports(*entries):
@@ -208,11 +236,197 @@ CASES = [
      raises(pg_hba.replace_block, "", "read_replica", ["host all x 10.0.0.1/32 md5\nhost all all 0.0.0.0/0 trust"]),
      "line break"),
     ("pg_hba block name with a space", raises(pg_hba.replace_block, "", "read replica", []), "block name"),
+
+    # Issue 26, item 1: every number has an upper bound PostgreSQL, PgBouncer, Redis or systemd accepts.
+    ("100,000 Puma threads", check("web_max_threads", "int:1..200", 100000), "web_max_threads"),
+    ("10**12 Puma workers", check("web_concurrency", "int:1..256", 10 ** 12), "web_concurrency"),
+    ("max_client_conn past any open-file limit", check("pgbouncer_max_client_conn", "int:1..1048576", 10 ** 12),
+     "pgbouncer_max_client_conn"),
+    ("pool of 100,000", check("pgbouncer_default_pool_size", "int:1..10000", 100000), "pgbouncer_default_pool_size"),
+    ("reserve pool timeout of a day", check("pgbouncer_reserve_pool_timeout", "int:0..3600", 86400),
+     "pgbouncer_reserve_pool_timeout"),
+    ("open-file cap past fs.nr_open", check("pgbouncer_nofile_cap", "int:1024..1048576", 2 ** 31), "pgbouncer_nofile_cap"),
+    ("1,000 PgBouncer processes", check("pgbouncer_processes", "int:1..64", 1000), "pgbouncer_processes"),
+    ("streaming pool of a million", check("streaming_db_pool", "int:1..10000", 10 ** 6), "streaming_db_pool"),
+    ("100,000 streaming workers", check("streaming_cluster_num", "int:1..256", 100000), "streaming_cluster_num"),
+    ("65 streaming instances", check("streaming_ports", "unprivileged_port_list:64", list(range(4000, 4065))),
+     "streaming_ports"),
+    ("Sidekiq boot timeout of 30 years", check("sidekiq_queues_boot_timeout", "int:1..3600", 10 ** 9),
+     "sidekiq_queues_boot_timeout"),
+    ("health timeout of 30 years", check("mastodon_services_health_timeout", "int:1..3600", 10 ** 9),
+     "mastodon_services_health_timeout"),
+    ("slot WAL 99999999999TB", check("read_replica_max_slot_wal_keep_size", "pg_size", "99999999999TB"),
+     "read_replica_max_slot_wal_keep_size"),
+    ("slot WAL one MB past a C int", check("read_replica_max_slot_wal_keep_size", "pg_size", "2147483648MB"),
+     "read_replica_max_slot_wal_keep_size"),
+    ("slot WAL 2048TB", check("read_replica_max_slot_wal_keep_size", "pg_size", "2048TB"), "read_replica_max_slot_wal_keep_size"),
+    ("slot WAL below its unit", check("read_replica_max_slot_wal_keep_size", "pg_size", "512kB"),
+     "read_replica_max_slot_wal_keep_size"),
+    ("a kB setting of 3TB", check("pgbouncer_extra_work_mem", "pg_size:kB", "3TB"), "pgbouncer_extra_work_mem"),
+    ("-1 where the setting has no -1", check("pgbouncer_extra_work_mem", "pg_size:kB", "-1"), "pgbouncer_extra_work_mem"),
+    ("10**12 WAL senders", check("read_replica_max_wal_senders", "int>=2", 10 ** 12), "read_replica_max_wal_senders"),
+    ("stream timeout past a C int", check("read_replica_stream_timeout", "int>=1", 2 ** 31), "read_replica_stream_timeout"),
+    ("Sidekiq db_pool of 100,000", sidekiq([proc("all", ALL_QUEUES, db_pool=100000)]), "db_pool"),
+    ("[databases] pool_size of 100,000", database(pool_size=100000), "pool_size"),
+    ("[databases] max_db_connections of 10**12", database(max_db_connections=10 ** 12), "max_db_connections"),
+
+    # Numbers that are not plain whole numbers: booleans, floats, padding, signs, other digits, lists.
+    ("a boolean among streaming ports", check("streaming_ports", "unprivileged_port_list:64", [4000, True]),
+     "streaming_ports"),
+    ("the same streaming port as number and text", check("streaming_ports", "unprivileged_port_list:64", [4000, "4000"]),
+     "streaming_ports"),
+    ("streaming ports as text", check("streaming_ports", "unprivileged_port_list:64", "4000"), "streaming_ports"),
+    ("no streaming port", check("streaming_ports", "unprivileged_port_list:64", []), "streaming_ports"),
+    ("threads 5.0", check("web_max_threads", "int:1..200", 5.0), "web_max_threads"),
+    ("workers '10 '", check("web_concurrency", "int:1..256", "10 "), "web_concurrency"),
+    ("port with a line break", check("pgbouncer_listen_port", "unprivileged_port", "6432\n"), "pgbouncer_listen_port"),
+    ("port +6432", check("pgbouncer_listen_port", "unprivileged_port", "+6432"), "pgbouncer_listen_port"),
+    ("port 06432", check("pgbouncer_listen_port", "unprivileged_port", "06432"), "pgbouncer_listen_port"),
+    ("port in Arabic-Indic digits", check("pgbouncer_check_port", "unprivileged_port", "\u0661\u0666\u0664\u0663\u0662"),
+     "pgbouncer_check_port"),
+    ("threads as a list", check("web_max_threads", "int:1..200", [5]), "web_max_threads"),
+    ("threads empty", check("web_max_threads", "int:1..200", ""), "web_max_threads"),
+    ("workers true", check("web_concurrency", "int:1..256", True), "web_concurrency"),
+    ("negative reserve pool", check("pgbouncer_reserve_pool_size", "int:0..10000", -1), "pgbouncer_reserve_pool_size"),
+    ("streaming pool -1", check("streaming_db_pool", "int:1..10000", -1), "streaming_db_pool"),
+    ("[databases] port '5432 '", database(port="5432 "), "port"),
+    ("[databases] pool_size 5.0", database(pool_size=5.0), "pool_size"),
+    ("cache port true", cache(port=True), "redis_cache_port"),
+    ("slot WAL with a line break", check("read_replica_max_slot_wal_keep_size", "pg_size", "10GB\n"),
+     "read_replica_max_slot_wal_keep_size"),
+    ("slot WAL with a tab", check("read_replica_max_slot_wal_keep_size", "pg_size", "10\tGB"),
+     "read_replica_max_slot_wal_keep_size"),
+    ("slot WAL true", check("read_replica_max_slot_wal_keep_size", "pg_size", True), "read_replica_max_slot_wal_keep_size"),
+    ("-1 with a unit", check("read_replica_max_slot_wal_keep_size", "pg_size", "-1MB"), "read_replica_max_slot_wal_keep_size"),
+
+    # Ports below 1024 for services that run unprivileged (no CAP_NET_BIND_SERVICE).
+    ("streaming on port 80", check("streaming_ports", "unprivileged_port_list:64", [80]), "streaming_ports"),
+    ("PgBouncer on port 443", check("pgbouncer_listen_port", "unprivileged_port", 443), "pgbouncer_listen_port"),
+    ("exporter on port 80", check("metrics_redis_instances[0].port", "unprivileged_port", 80), "metrics_redis_instances[0].port"),
+    ("cache on port 80", cache(port=80), "redis_cache_port"),
+
+    # Addresses that never match, cannot be written, or smuggle a second line.
+    ("IPv4-mapped PgBouncer client", check("pgbouncer_allowed_clients", "cidr_list", ["::ffff:10.0.0.5"]),
+     "pgbouncer_allowed_clients"),
+    ("IPv4-mapped replication address", check("read_replica_address", "ip", "::ffff:10.0.0.5"), "read_replica_address"),
+    ("IPv4-mapped network", check("read_replica_db_clients", "cidr_list", ["::ffff:10.0.0.0/120"]), "read_replica_db_clients"),
+    ("zone id in the cache host", cache(env_host="fe80::1%eth0", bind=["fe80::1%eth0"], password=True),
+     "redis_cache_env_host"),
+    ("zone id in a cache bind", cache(bind=["127.0.0.1", "-fe80::1%eth0"], password=True), "redis_cache_bind"),
+    ("zone id in Sidekiq's Redis host",
+     cache(purpose="sidekiq", maxmemory_policy="noeviction", env_host="fe80::1%eth0", bind=["fe80::1%eth0"], password=True),
+     "sidekiq_redis_env_host"),
+    ("zone id in Sidekiq's Redis bind",
+     cache(purpose="sidekiq", maxmemory_policy="noeviction", bind=["127.0.0.1", "fe80::1%eth0"], password=True),
+     "sidekiq_redis_bind"),
+    ("a directive smuggled into a cache bind",
+     cache(bind=["127.0.0.1", "::1\nenable-debug-command yes"], password=True), "redis_cache_bind"),
+    ("a hostname as a cache bind", cache(bind=["127.0.0.1", "localhost"]), "redis_cache_bind"),
+    ("a bare - as a cache bind", cache(bind=["127.0.0.1", "-"], password=True), "redis_cache_bind"),
+    ("a cache host by name", cache(env_host="redis.internal", bind=["0.0.0.0"], password=True), "redis_cache_env_host"),
+    ("zone id as PostgreSQL's listen address", check("read_replica_listen_addresses", "listen_addresses", ["fe80::1%eth0"]),
+     "read_replica_listen_addresses"),
+    ("streaming bind with a line break", check("streaming_bind", "ip", "127.0.0.1\n"), "streaming_bind"),
+    ("replication address with a leading space", check("read_replica_address", "ip", " 10.0.0.5"), "read_replica_address"),
+    ("listen_addr with a line break", check("pgbouncer_listen_addr", "pgbouncer_listen_addr", "127.0.0.1,\n10.0.0.5"),
+     "pgbouncer_listen_addr"),
+    ("a boolean among clients", check("read_replica_db_clients", "cidr_list", [True]), "read_replica_db_clients"),
+    ("an address in full-width digits", check("read_replica_address", "ip", "\uff11\uff10.0.0.5"), "read_replica_address"),
+
+    # The exporters: loopback unless allowed, never public or every address; their Redis addresses.
+    ("exporters on a private address without leave", check("metrics_listen_address", "loopback_ip", "10.0.0.5"),
+     "metrics_listen_address"),
+    ("exporters on every address", check("metrics_listen_address", "private_ip", "0.0.0.0"), "metrics_listen_address"),
+    ("exporters on every IPv6 address", check("metrics_listen_address", "private_ip", "::"), "metrics_listen_address"),
+    ("exporters on a public address", check("metrics_listen_address", "private_ip", "8.8.8.8"), "metrics_listen_address"),
+    ("a password in an exporter's Redis address",
+     check("metrics_redis_instances[0].address", "redis_url", "redis://:pw@127.0.0.1:6379"), "metrics_redis_instances[0].address"),
+    ("an exporter's Redis by name", check("metrics_redis_instances[0].address", "redis_url", "redis://redis.internal:6379"),
+     "metrics_redis_instances[0].address"),
+    ("an exporter's Redis on port 0", check("metrics_redis_instances[0].address", "redis_url", "redis://127.0.0.1:0"),
+     "metrics_redis_instances[0].address"),
+    ("an exporter's Redis over http", check("metrics_redis_instances[0].address", "redis_url", "http://127.0.0.1:6379"),
+     "metrics_redis_instances[0].address"),
+    ("an exporter named with a line break", check("metrics_redis_instances[0].name", "instance_name", "main\n"),
+     "metrics_redis_instances[0].name"),
+    ("a scrape host with a quote", check("metrics_scrape_host", "host", '10.0.0.5"'), "metrics_scrape_host"),
+
+    # rediss:// where this collection speaks plain TCP only (the doctor, sidekiq_jobs_move).
+    ("rediss:// cache URL", redis_url("CACHE_", "rediss://:pw@10.0.0.5:6380/0"), "CACHE_REDIS_URL in .env.production"),
+    ("rediss:// main Redis URL", redis_url("", "rediss://10.0.0.5:6379"), "REDIS_URL in .env.production"),
+    ("REDISS:// Sidekiq URL", redis_url("SIDEKIQ_", "REDISS://10.0.0.5:6379"), "SIDEKIQ_REDIS_URL in .env.production"),
+
+    # pg_hba.conf keywords and PostgreSQL's reserved names, as user and database names.
+    ("user named all", check("read_replica_db_user", "name", "all"), "read_replica_db_user"),
+    ("replication user named replication", check("read_replica_replication_user", "name", "replication"),
+     "read_replica_replication_user"),
+    ("user named public", check("pgbouncer_mastodon_db_user", "name", "public"), "pgbouncer_mastodon_db_user"),
+    ("user named none", check("pgbouncer_admin_user", "name", "none"), "pgbouncer_admin_user"),
+    ("user named session_user", check("pgbouncer_stats_user", "name", "session_user"), "pgbouncer_stats_user"),
+    ("user with the pg_ prefix", check("pgbouncer_stats_user", "name", "pg_monitor"), "pgbouncer_stats_user"),
+    ("database named sameuser", check("read_replica_db_name", "dbname", "sameuser"), "read_replica_db_name"),
+    ("database named ALL", check("pgbouncer_mastodon_db_name", "dbname", "ALL"), "pgbouncer_mastodon_db_name"),
+    ("database with the pg_ prefix", check("read_replica_db_name", "dbname", "pg_mastodon"), "read_replica_db_name"),
+    ("samerole among stats users", check("pgbouncer_stats_users", "name_list", ["pgbouncer_stats", "samerole"]),
+     "pgbouncer_stats_users"),
+    ("user name with a Cyrillic o", check("read_replica_db_user", "name", "mast\u043edon"), "read_replica_db_user"),
+    ("database name with a Cyrillic a", check("read_replica_db_name", "dbname", "m\u0430stodon"), "read_replica_db_name"),
+
+    # "^...$" checked with match() let a final line break through: now every pattern must match whole.
+    ("pg_hba block name ending in a line break", raises(pg_hba.replace_block, "", "read_replica\n", []), "block name"),
+    ("Sidekiq process named all plus a line break", sidekiq([proc("all\n", ALL_QUEUES)]), "name"),
+    ("Sidekiq queue weight of 10**12", sidekiq([proc("all", ALL_QUEUES[1:] + ["default,1000000000000"])]), "default,"),
+    ("environment name with a line break", sidekiq_env({"FOO\n": "x"}), "environment name"),
+    ("drop-in for a unit name with a line break", raises(systemd_unit.dropin_path, "mastodon-web.service\n", "x"), "unit"),
+    ("drop-in name with a line break", raises(systemd_unit.dropin_path, "mastodon-web.service", "x\n"), "drop-in name"),
+    ("[databases] name with a line break", database(name="mastodon\n"), "name"),
+    ("[databases] host with a line break", database(host="10.0.0.2\n"), "host"),
+    ("cache instance name with a line break", cache(instance_name="cache\n"), "redis_cache_instance_name"),
+    ("cache setting name with a line break", cache(settings={"hz\n": 10}), "redis_cache_settings"),
+    ("cache memory with a line break", cache(maxmemory="256mb\n"), "redis_cache_maxmemory"),
+    ("slot name with a line break", slot("replica1\n"), "replication slot name"),
+    ("psql parameter name with a line break", raises(pg_query.script, "SELECT 1", {"role\n": "x"}), "parameter name"),
+
+    # Secrets by value, whatever the key: a unit's environment is readable by every user.
+    ("an Authorization header in a unit", sidekiq_env({"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic dXNlcjpwYXNz"}),
+     "OTEL_EXPORTER_OTLP_HEADERS"),
+    ("a bearer token in a unit", sidekiq_env({"UPSTREAM_HEADER": "Bearer abcdefghijklmnop"}), "UPSTREAM_HEADER"),
+    ("a URL password with a slash in a unit", sidekiq_env({"UPSTREAM": "https://u:pa/ss@example.com"}), "UPSTREAM"),
+    ("a token in a URL query in a unit", sidekiq_env({"HOOK": "https://example.com/hook?token=abc"}), "HOOK"),
+    ("a credential-named key in the common environment",
+     sidekiq([proc("all", ALL_QUEUES)], common_environment={"S3_CREDENTIAL": "x"}), "S3_CREDENTIAL"),
+
+    # Text that ends up in a unit file, a config line or a URL.
+    ("streaming URL with a line break", check("streaming_api_base_url", "ws_url", "wss://x.example\nFOO=bar"),
+     "streaming_api_base_url"),
+    ("streaming URL javascript:", check("streaming_api_base_url", "ws_url", "javascript:alert(1)"), "streaming_api_base_url"),
+    ("streaming URL with a password", check("streaming_api_base_url", "ws_url", "wss://u:pw@x.example"),
+     "streaming_api_base_url"),
+    ("streaming URL over ftp", check("streaming_api_base_url", "ws_url", "ftp://x.example"), "streaming_api_base_url"),
+    ("streaming URL on port 0", check("streaming_api_base_url", "ws_url", "wss://x.example:0"), "streaming_api_base_url"),
+    ("env file path with a space", check("sidekiq_queues_mastodon_env_file", "plain_path", "/home/x y/.env"),
+     "sidekiq_queues_mastodon_env_file"),
+    ("env file path with a systemd specifier", check("streaming_mastodon_env_file", "plain_path", "/home/%u/.env"),
+     "streaming_mastodon_env_file"),
+    ("relative env file path", check("sidekiq_queues_mastodon_env_file", "plain_path", "live/.env.production"),
+     "sidekiq_queues_mastodon_env_file"),
+    ("env file path climbing out", check("streaming_mastodon_dir", "plain_path", "/home/mastodon/../../etc"),
+     "streaming_mastodon_dir"),
+    ("unit name with a slash", check("streaming_unit_name", "instance_name", "../mastodon"), "streaming_unit_name"),
+    ("extra setting without a value", check("pgbouncer_extra_settings", "settings", {"server_lifetime": None}),
+     "pgbouncer_extra_settings"),
+    ("extra setting with a list", check("pgbouncer_extra_settings", "settings", {"server_lifetime": [1, 2]}),
+     "pgbouncer_extra_settings"),
+    ("extra setting name with a Cyrillic i", check("pgbouncer_extra_settings", "settings", {"server_l\u0456fetime": 1}),
+     "pgbouncer_extra_settings"),
+    ("streaming command with a NUL byte", check("streaming_exec_start", "one_line", "node\x00x"), "streaming_exec_start"),
+    ("streaming command as a mapping", check("streaming_exec_start", "one_line", {"a": 1}), "streaming_exec_start"),
+    ("password as a list", check("pgbouncer_admin_password", "password", ["x"]), "pgbouncer_admin_password"),
 ]
 
 
-def test_the_table_has_at_least_sixty_cases():
-    assert len(CASES) >= 60
+def test_the_table_has_at_least_140_cases():
+    assert len(CASES) >= 140
 
 
 @pytest.mark.parametrize("case, found, names", CASES, ids=[case[0] for case in CASES])
@@ -261,6 +475,31 @@ GOOD = [
     ["pgbouncer_postgresql_host", "pg_host", "localhost"],
     ["pgbouncer_postgresql_host", "pg_host", "10.0.0.5"],
     ["pgbouncer_mastodon_db_host", "pg_host", "fd00::5"],
+    ["read_replica_max_slot_wal_keep_size", "pg_size", "2147483647MB"],
+    ["read_replica_max_slot_wal_keep_size", "pg_size", "2047TB"],
+    ["read_replica_max_slot_wal_keep_size", "pg_size", "10 GB"],
+    ["read_replica_max_slot_wal_keep_size", "pg_size", 10240],
+    ["read_replica_max_wal_senders", "int>=2", 262143],
+    ["web_max_threads", "int:1..200", "200"],
+    ["web_concurrency", "int:1..256", 1],
+    ["streaming_ports", "unprivileged_port_list:64", [4000, "4001", 65535]],
+    ["pgbouncer_listen_port", "unprivileged_port", 1024],
+    ["metrics_listen_address", "loopback_ip", "::1"],
+    ["metrics_listen_address", "private_ip", "10.0.0.5"],
+    ["metrics_listen_address", "private_ip", "fd00::5"],
+    ["metrics_redis_instances[0].address", "redis_url", "redis://127.0.0.1:6379"],
+    ["metrics_redis_instances[0].address", "redis_url", "rediss://[fd00::5]:6380/1"],
+    ["metrics_redis_instances[0].address", "redis_url", "unix:///run/redis/redis-server.sock"],
+    ["metrics_redis_instances[0].name", "instance_name", "main"],
+    ["metrics_scrape_host", "host", "prometheus-target.example.org"],
+    ["redis_cache_bind", "redis_bind_list", ["127.0.0.1", "-::1", "*", "-::*", "10.0.0.5"]],
+    ["streaming_api_base_url", "ws_url", ""],
+    ["streaming_api_base_url", "ws_url", "wss://streaming.example.com"],
+    ["streaming_api_base_url", "ws_url", "https://[2001:db8::1]:8443/"],
+    ["sidekiq_queues_mastodon_env_file", "plain_path", "/home/mastodon/live/.env.production"],
+    ["read_replica_db_user", "name", "mastodon_all"],
+    ["read_replica_db_name", "dbname", "mastodon-production.2"],
+    ["pgbouncer_stats_users", "name_list", ["pgbouncer_stats", "publicist"]],
 ]
 
 

@@ -334,3 +334,22 @@ def test_parse_info_never_raises(text):
 def test_natural_key_orders_processes():
     names = ["/run/postgresql/pgbouncer-10", "/run/postgresql/pgbouncer-2"]
     assert sorted(names, key=doctor.natural_key) == names[::-1]
+
+
+@pytest.mark.parametrize("env, prefix, key", [
+    ({"CACHE_REDIS_URL": "rediss://:s3cret@10.0.0.5:6380/0"}, "CACHE_", "CACHE_REDIS_URL"),
+    ({"REDIS_URL": "rediss://10.0.0.5:6379"}, "", "REDIS_URL"),
+    ({"SIDEKIQ_REDIS_URL": "RedisS://:s3cret@10.0.0.5:6381"}, "SIDEKIQ_", "SIDEKIQ_REDIS_URL"),
+])
+def test_rediss_is_refused_naming_the_key_and_the_file(env, prefix, key):
+    """This collection's Redis client speaks plain TCP: a TLS URL would send the password in clear."""
+    with pytest.raises(doctor.DoctorError) as info:
+        doctor.redis_endpoint(env, prefix, source="/home/mastodon/live/.env.production")
+    message = str(info.value)
+    assert "%s in /home/mastodon/live/.env.production" % key in message and "TLS" in message
+    assert "s3cret" not in message
+
+
+def test_a_unix_socket_url_is_still_read():
+    assert doctor.parse_redis_url("unix:///run/redis/redis.sock") == {
+        "host": "/run/redis/redis.sock", "port": 0, "db": 0, "password": ""}

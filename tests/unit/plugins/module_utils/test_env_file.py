@@ -153,3 +153,50 @@ def test_an_existing_line_both_readers_misread_is_rewritten():
     new, added, updated, removed = ef.update(text, {"DB_PASS": 'p"q'})
     assert updated == ["DB_PASS"]
     assert new == "DB_PASS='p\"q'\n"
+
+
+@pytest.mark.parametrize("line, secret", [
+    ("OTEL_EXPORTER_OTLP_HEADERS=Authorization=Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+    ("OTEL_EXPORTER_OTLP_HEADERS='authorization: Bearer abcdefghijkl'", "abcdefghijkl"),
+    ("UPSTREAM_HEADER=Bearer abcdefghijklmnop", "abcdefghijklmnop"),
+    ("WEBHOOK=https://example.com/hook?token=t0ps3cret", "t0ps3cret"),
+    ("S3_ENDPOINT=https://key:pa/ss@s3.example.com", "pa/ss"),
+    ("ES_HOST=http://elastic:p@ss w0rd@10.0.0.7:9200", "ss w0rd"),
+    ("AWS_CREDENTIALS=abc123", "abc123"),
+])
+def test_mask_hides_values_that_look_like_credentials_whatever_the_key(line, secret):
+    masked = ef.mask("LOCAL_DOMAIN=example.com\n%s\n" % line)
+    assert secret not in masked
+    assert "LOCAL_DOMAIN=example.com" in masked
+
+
+def test_mask_hides_every_line_of_a_quoted_secret_that_spans_lines():
+    text = 'A=1\nVAPID_PRIVATE_KEY="line one\nline two\nline three"\nB=2\n'
+    masked = ef.mask(text)
+    assert "line" not in masked
+    assert masked.startswith("A=1\n") and "B=2" in masked
+
+
+def test_a_credential_on_a_line_that_is_no_assignment_is_hidden():
+    assert "hunter2" not in ef.mask("garbage redis://:hunter2@host\n")
+
+
+@pytest.mark.parametrize("key, value, secret", [
+    ("DB_PASS", "x", True),
+    ("AWS_CREDENTIALS", "x", True),
+    ("LOCAL_DOMAIN", "example.com", False),
+    ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Basic dXNlcjpwYXNz", True),
+    ("DATABASE_URL", "postgres://m:pw@db/m", True),
+    ("DATABASE_URL", "postgres://db/m", False),
+    ("WEB_DOMAIN", "https://example.com:443/@user", True),  # a false positive is masked, which is the safe side
+])
+def test_is_secret_by_name_or_by_value(key, value, secret):
+    assert ef.is_secret(key, value=value) is secret
+
+
+def test_secret_keys_is_the_one_rule_and_urls_are_optional():
+    values = {"DB_PASS": "x", "DB_HOST": "10.0.0.1", "CACHE_REDIS_URL": "redis://127.0.0.1:6380/0",
+              "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic dXNlcjpwYXNz", "MINE": "y"}
+    assert ef.secret_keys(values) == ["DB_PASS", "OTEL_EXPORTER_OTLP_HEADERS"]
+    assert ef.secret_keys(values, ["MINE"], urls=True) == ["CACHE_REDIS_URL", "DB_PASS", "MINE", "OTEL_EXPORTER_OTLP_HEADERS"]
+    assert ef.secret_parts("redis://:pw@h:1/0") == ["redis://:pw@h:1/0", "pw"]

@@ -28,7 +28,57 @@ POSTGRESQL_SECRETS = [
      "SCRAM-SHA-256$4096:Kn0kWf5jb43sRtJ145nrXA==$ji7pKU7PAZQcGChVt9cDFQ2aLxZ0oAVVbXz1/8KZ4fk="
      ":e+6uZU0nXgeD48lWPJjMAE83sUAw221AQjoPoi7ySEU="),
     ("t6", "password", "md553307b7671e9146955d626948238cbe5"),
+    # PostgreSQL 15.18 (Debian 12), password_encryption = scram-sha-256: pg_saslprep()'s own order.
+    # U+200B (zero-width space) is in C.1.2 and B.1: mapped to a space first
+    ("t_zw", "a\u200bb",
+     "SCRAM-SHA-256$4096:BntGID2kxu3wKnobEM3YpA==$N/ghtDKcDQXP8FJWivCODknqW5MlEeyCfsC4+KWIThc="
+     ":PFY1MVMeSFJss4GrEz+zsCJGqtw3Mxga3kjAjsPF7ro="),
+    # the same, alone: one space, not an empty password
+    ("t_onlyzw", "\u200b",
+     "SCRAM-SHA-256$4096:bfyW3YgtxuAOPXBa6nyyCw==$u9RxHFPYq4bNowLiskVELksqCiPywCYEU6lrEhbfTyo="
+     ":9qzwhRK+K+aGvqL2CPsLQGkcOa65s2Sr3DYlDbkxo5o="),
+    # U+00A0 (no-break space), C.1.2: a space
+    ("t_nbsp", "pass\u00a0word",
+     "SCRAM-SHA-256$4096:WLZ7ezMV0WLGBtfgMNCJgw==$OEv3YRLT/bhe8FO3RM0QOeXbCP1zFZn37RnE3nXLJ0g="
+     ":XKKboaRwvXrVWGekYCmLKwDXPrnXw+pmAlkcJY6Rb7Y="),
+    # U+00AD (soft hyphen), B.1: removed
+    ("t_shy", "pass\u00adword",
+     "SCRAM-SHA-256$4096:BT6RMP4n98ssgKdxX1lqGg==$K/rXDp6ykgxOoNFMrBL10ehYp8dvgYpaK1eh/mAI2Z0="
+     ":/H9ba4Qt9ZP4Cz3UwwbY2ROJhoyou+z50LdhQfZMPnM="),
+    # nothing left after B.1: PostgreSQL hashes the raw password
+    ("t_allb1", "\u00ad\u200c\u200d",
+     "SCRAM-SHA-256$4096:KuIDVeF0Wy8NG069JyV5LA==$qq3axWivmI8AU3XUQBB/nJle5iq2L+9a5ptCia4Vhgs="
+     ":p0olaNxto1rD+6eEOoHPhPjMV+/moqlvSvJ6aGLXWrc="),
+    # U+0340 (C.8) is prohibited before NFKC maps it to U+0300: the raw password
+    ("t_c8", "a\u0340",
+     "SCRAM-SHA-256$4096:k7fHMBYgpuZJge0aHjmSQQ==$XUemyDY2vBT0p7pag/cAyikYaN/jPLKnV7fkt6xBUu8="
+     ":9O8YduOPPccqerkdGY4VZrqbFYBmh33z8U1fqi7V5EQ="),
+    # U+FB1D is RandALCat at both ends before NFKC (not after): prepared, not raw
+    ("t_fb1d", "\ufb1d",
+     "SCRAM-SHA-256$4096:chILswloM7rPdqKmiHWo6A==$3tTu93J1CUL/kA0K1HiAfVwCqvWu+5C69tKwcoyqomM="
+     ":sEVVhk2YULqnrKCJh/ql5aPZAJ0Y8C/16eXBdaSPkMI="),
 ]
+
+
+@pytest.mark.parametrize("password, prepared", [
+    ("a\u200bb", "a b"),  # C.1.2 before B.1: U+200B is a space, as in pg_saslprep()
+    ("\u200b", " "),
+    ("pass\u00a0word", "pass word"),
+    ("pass\u00adword", "password"),
+    ("\u00ad\u200c\u200d", "\u00ad\u200c\u200d"),  # nothing left: the raw password
+    ("a\u0340", "a\u0340"),  # prohibited (C.8) before normalization: the raw password
+    ("\ufb1d", "\u05d9\u05b4"),  # bidi checked before normalization: prepared
+    ("I\u2168", "IIX"),  # NFKC
+    ("plain ascii \x07", "plain ascii \x07"),  # ASCII is used as it is
+])
+def test_saslprep_follows_postgresql(password, prepared):
+    assert ps.saslprep(password) == prepared
+
+
+def test_scram_of_a_zero_width_space_is_the_scram_of_a_space():
+    salt = b"0123456789abcdef"
+    assert ps.scram_secret("a\u200bb", salt) == ps.scram_secret("a b", salt)
+    assert ps.scram_secret("a\u200bb", salt) != ps.scram_secret("ab", salt)
 
 
 @pytest.mark.parametrize("name, password, expected", [

@@ -43,7 +43,9 @@ def test_parse_queue(spec, parsed):
 
 
 @pytest.mark.parametrize("spec, reason", [
-    ("push,0", "at least 1"),
+    ("push,0", "from 1 to 100"),
+    ("push,101", "from 1 to 100"),
+    ("push,06", "from 1 to 100"),
     ("push,x", "whole number"),
     ("push,1,2", "more than one comma"),
     ("", "must be letters"),
