@@ -1,5 +1,5 @@
 """examples/split on four hosts: every Mastodon process on both application hosts reaches the primary
-through PgBouncer and reads from the standby, the cache on its own host, connections within the plan
+through PgBouncer and reads from the standby, one cache for both, connections within the plan
 under load, and restarts that roll one host at a time.
 
 Round one (PgBouncer on db1) and round two (PgBouncer on every application host) run the same tests;
@@ -29,7 +29,8 @@ REPLICATION_PASSWORD = "split-Test:repl/pass%3"
 CACHE_PASSWORD = "split-Test:cache/pass%4"
 STATS_PASSWORD = "split-Test:stats/pass%5"
 SIDEKIQ_PASSWORD = "split-Test:sidekiq/pass%6"
-SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD, STATS_PASSWORD, SIDEKIQ_PASSWORD]
+S3_SECRET_KEY = "split-Test:s3/secret%8"
+SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD, STATS_PASSWORD, SIDEKIQ_PASSWORD, S3_SECRET_KEY]
 ENV_FILE = "/home/mastodon/live/.env.production"
 APPS = ["split-app1", "split-app2"]
 
@@ -119,24 +120,18 @@ def cache_cli(h, command):
 
 @pytest.mark.parametrize("kind", ["web", "sidekiq"])
 def test_cache_writes_land_on_the_chosen_cache_host(app, reports, kind):
-    """Round one: each application host's own cache. Round two: app1's cache (mastodon_cache) for both."""
+    """One cache for the fleet, on the first application host, in both rounds."""
     cache = reports[kind]["cache"]
     assert cache["ok"], cache.get("error")
     assert cache["tcp_port"] == 6380
-    cache_host = app if placement() == "primary" else host("split-app1")
+    cache_host = host("split-app1")
     # The very instance on that host: its run_id, and the key the process wrote is there.
     assert f"run_id:{cache['run_id']}" in cache_cli(cache_host, "INFO server")
     assert cache_cli(cache_host, f"EXISTS {shlex.quote(cache['key'])}").strip() == "1"
 
 
 def test_a_shared_cache_replaces_the_application_hosts_own():
-    if placement() == "primary":
-        # Round one: app2 runs its own cache and points Mastodon at it on loopback.
-        env = host("split-app2").file(ENV_FILE).content_string
-        assert "@127.0.0.1:6380/" in env
-        assert host("split-app2").run("systemctl is-active redis-server@cache").stdout.strip() == "active"
-        return
-    # app2 reaches app1's cache over the network, and its own instance is gone.
+    # app2 reaches app1's cache over the network, and runs none of its own.
     env = host("split-app2").file(ENV_FILE).content_string
     assert f"@{address(host('split-app1'))}:6380/" in env
     assert host("split-app2").run("systemctl is-active redis-server@cache").stdout.strip() != "active"
