@@ -157,6 +157,12 @@ def _share(value, total, name, problems):
 
 def _version_of(data, apps, problems):
     versions = sorted({str((data["hosts"].get(h) or {}).get("version") or "") for h in apps} - {""})
+    upgrades = {tuple(sorted(((data["hosts"].get(h) or {}).get("upgrade") or {}).items())) for h in apps}
+    if len(versions) > 1 and len(upgrades) == 1 and upgrades != {()}:
+        # Half-way through playbooks/upgrade.yml: the fleet follows the release the upgrade completes.
+        under_way = dict(next(iter(upgrades)))
+        if set(versions) <= {under_way.get("from"), under_way.get("to")}:
+            return under_way["to"]
     if len(versions) > 1:
         problems.append("the application hosts run Mastodon %s (lib/mastodon/version.rb): finish the upgrade on every "
                         "host first (playbooks/upgrade.yml), or set mastodon_version." % " and ".join(versions))
@@ -409,6 +415,9 @@ def layout(data):
         entry["remove_own_cache"] = bool(cache) and cache["host"] != host
         entry["sidekiq_redis"] = sidekiq_redis
         entry["pgbouncer"] = pgbouncer["endpoints"].get(host)
+        # PostgreSQL itself, never PgBouncer: where migrations go (transaction pooling cannot run them).
+        entry["postgresql"] = {"host": "/var/run/postgresql" if host == primary else _address_of(primary, data),
+                               "port": int(primary_plan.get("postgresql_port") or 5432)}
 
     plan_input, demands = _plan_input(data, apps, settings, pgbouncer, native_replica, problems)
     if pgbouncer["enabled"]:
@@ -421,7 +430,7 @@ def layout(data):
                           for h in pgbouncer["hosts"]},
         }
     return {
-        "primary": primary, "replicas": replicas, "apps": apps, "front": groups["front"],
+        "primary": primary, "replicas": replicas, "apps": apps,
         "cache": cache, "sidekiq_redis": sidekiq_redis, "scheduler": scheduler,
         "pgbouncer": pgbouncer, "native_replica": native_replica, "version": version,
         "hosts": out_hosts, "plan_input": plan_input, "demands": demands, "settings": settings, "problems": problems,

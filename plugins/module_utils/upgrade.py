@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import MastodonSourceError, parse_version
 
-STEPS = ("code", "pre_migrations", "restart", "post_migrations")
-
-
 class UpgradeError(ValueError):
     """Input that is not an upgrade (the playbook's own data, not the operator's choice)."""
 
@@ -27,6 +24,11 @@ def _version(text, what, problems):
     except MastodonSourceError:
         problems.append("%s is %r, which is not a Mastodon version like 4.5.1." % (what, text))
         return None
+
+
+def _under_way(info):
+    upgrade = (info or {}).get("upgrade") or {}
+    return (upgrade.get("from"), upgrade.get("to")) if upgrade else None
 
 
 def _label(parts):
@@ -40,7 +42,10 @@ def plan(hosts, target, stops=()):
     interrupted upgrade's {from, to}, or empty). `stops` lists Mastodon's required stops, each {stop, before,
     source}: from a release older than `stop`, an upgrade to `before` or later must pass through `stop` first.
 
-    Returns {from, to, resume, done, needs_code (hosts whose checkout is not at the target yet), problems}.
+    `upgrade` may also say `code_ready`: the host's steps all finished.
+
+    Returns {from, to, resume, done, needs_code (hosts whose steps must run: checkout not at the target, or steps
+    not all finished in the interrupted upgrade), problems}.
     """
     problems = []
     if not isinstance(hosts, dict) or not hosts:
@@ -51,12 +56,12 @@ def plan(hosts, target, stops=()):
         versions[host] = _version((info or {}).get("version"), "%s's lib/mastodon/version.rb" % host, problems)
     if problems:
         return {"problems": problems}
-    upgrades = {tuple(sorted(((info or {}).get("upgrade") or {}).items())) for info in hosts.values()} - {()}
-    recorded = dict(next(iter(upgrades))) if len(upgrades) == 1 else None
+    recorded_by = {host: _under_way(info) for host, info in hosts.items()}
+    upgrades = set(recorded_by.values()) - {None}
+    recorded = dict(zip(("from", "to"), next(iter(upgrades)))) if len(upgrades) == 1 else None
     if len(upgrades) > 1:
         problems.append("the application hosts recorded different upgrades under way (%s): finish the one that was "
-                        "started, to its own version, first." % "; ".join(
-                            "%s to %s" % (dict(u).get("from"), dict(u).get("to")) for u in sorted(upgrades)))
+                        "started, to its own version, first." % "; ".join("%s to %s" % u for u in sorted(upgrades)))
     distinct = sorted(set(versions.values()))
     origin = min(distinct)
     if recorded:
@@ -90,18 +95,28 @@ def plan(hosts, target, stops=()):
                 "later (%s): upgrade to %s first (mastodon_upgrade_version: %s), then to %s."
                 % (_label(origin), _label(wanted), _label(at), _label(before), stop.get("source", "its release notes"),
                    _label(at), _label(at), _label(wanted)))
-    needs_code = sorted(host for host, version in versions.items() if version != wanted)
+    # A host whose steps did not all finish runs them again, even when version.rb already says the target (the
+    # checkout moved, the assets were not built yet).
+    needs_code = sorted(host for host, version in versions.items()
+                        if version != wanted or (recorded and not ((hosts[host] or {}).get("upgrade") or {}).get("code_ready")))
     return {
         "from": _label(origin), "to": _label(wanted), "resume": bool(recorded),
         "done": not needs_code and not recorded, "needs_code": needs_code, "problems": problems,
     }
 
 
-def migration_env(primary_address, postgresql_port, skip_post):
-    """The environment that sends Mastodon's db:migrate straight to PostgreSQL on the primary, never through PgBouncer
-    (transaction pooling breaks migrations): DB_HOST and DB_PORT beat .env.production (dotenv keeps what the
-    environment sets), and SKIP_POST_DEPLOYMENT_MIGRATIONS runs only the pre-deployment ones."""
-    env = {"RAILS_ENV": "production", "DB_HOST": str(primary_address), "DB_PORT": str(int(postgresql_port))}
-    if skip_post:
-        env["SKIP_POST_DEPLOYMENT_MIGRATIONS"] = "true"
-    return env
+STEPS = ("code", "pre_migrations", "restart")
+
+
+def step_seconds(marks, end):
+    """Seconds each step of playbooks/upgrade.yml took, from the times it noted at the end of the plan and of each
+    step (`marks`); the step after the last mark reached (the post-deployment migrations after the restart) ends at
+    `end`. Steps not reached are left out."""
+    seconds, previous = {}, float(marks["plan"]) if "plan" in marks else None
+    for step in STEPS:
+        if step not in marks or previous is None:
+            return seconds
+        seconds[step] = round(float(marks[step]) - previous, 1)
+        previous = float(marks[step])
+    seconds["post_migrations"] = round(float(end) - previous, 1)
+    return seconds

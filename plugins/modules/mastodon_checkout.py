@@ -48,7 +48,23 @@ options:
     type: path
     default: /var/lib/fediops-mastodon/checkout.json
   record:
-    description: Record RV(version) as the newest version this host ran (never an older one). Check mode only reports it.
+    description:
+      - Record RV(version) as the newest version this host ran (never an older one), and end an upgrade recorded under
+        way once RV(version) is its target. Check mode only reports it.
+    type: bool
+    default: false
+  upgrade_from:
+    description: With O(upgrade_to), record an upgrade under way from this version (C(playbooks/upgrade.yml) does, before any code changes).
+    type: str
+    default: ''
+  upgrade_to:
+    description: The target of the upgrade to record as under way; empty records none.
+    type: str
+    default: ''
+  upgrade_code_ready:
+    description:
+      - With O(upgrade_to), also record that the upgrade's steps all finished on this host (C(code_ready)), so that a
+        rerun skips them. Fails when C(version.rb) does not say O(upgrade_to).
     type: bool
     default: false
 extends_documentation_fragment:
@@ -90,6 +106,10 @@ recorded_version:
   description: The newest version this host ran, from O(state_file); empty when none was recorded.
   returned: always
   type: str
+upgrade:
+  description: The upgrade recorded under way on this host, C({from, to, code_ready}), or empty.
+  returned: always
+  type: dict
 running_version:
   description: The version the running web process reports; empty when O(web_url) is empty or it did not answer.
   returned: always
@@ -166,14 +186,31 @@ def running_version(url, local_domain):
 
 
 def read_state(path):
+    """(newest version recorded, upgrade under way {from, to[, code_ready]} or {}) from the state file; nothing readable is nothing."""
     try:
         data = json.loads(text_file.read_text(path) or "{}")
         recorded = data.get("version") or ""
         if recorded:
             mastodon_source.parse_version(recorded)
-        return recorded
-    except (ValueError, AttributeError, text_file.TextFileError, mastodon_source.MastodonSourceError):
-        return ""
+        upgrade = data.get("upgrade") or {}
+        if upgrade:
+            mastodon_source.parse_version(upgrade.get("from"))
+            mastodon_source.parse_version(upgrade.get("to"))
+        if not upgrade:
+            return recorded, {}
+        return recorded, dict({"from": upgrade["from"], "to": upgrade["to"]}, **({"code_ready": True} if upgrade.get("code_ready") is True else {}))
+    except (ValueError, AttributeError, KeyError, TypeError, text_file.TextFileError, mastodon_source.MastodonSourceError):
+        return "", {}
+
+
+def write_state(path, version, upgrade):
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o700)
+    state = {"version": version}
+    if upgrade:
+        state["upgrade"] = upgrade
+    text_file.write_atomically(path, json.dumps(state, sort_keys=True) + "\n", 0o600, 0, 0)
 
 
 def main():
@@ -186,6 +223,9 @@ def main():
             web_url=dict(type="str", default=""),
             state_file=dict(type="path", default="/var/lib/fediops-mastodon/checkout.json"),
             record=dict(type="bool", default=False),
+            upgrade_from=dict(type="str", default=""),
+            upgrade_to=dict(type="str", default=""),
+            upgrade_code_ready=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -216,26 +256,43 @@ def main():
     except (text_file.TextFileError, mastodon_source.MastodonSourceError) as exc:
         module.fail_json(msg="mastodon_checkout: %s" % exc, **result)
 
-    result["recorded_version"] = read_state(p["state_file"])
+    result["recorded_version"], result["upgrade"] = read_state(p["state_file"])
     if p["web_url"]:
         result["running_version"] = running_version(p["web_url"], result["local_domain"])
     if not p["version"]:
         result["problems"] = mastodon_source.version_regressions(
             result["version"], result["recorded_version"], result["running_version"], p["state_file"])
 
+    wanted_version, wanted_upgrade = result["recorded_version"], dict(result["upgrade"])
+    if p["upgrade_to"]:
+        try:
+            for version in (p["upgrade_from"], p["upgrade_to"]):
+                mastodon_source.parse_version(version)
+        except mastodon_source.MastodonSourceError as exc:
+            module.fail_json(msg="mastodon_checkout: %s" % exc, **result)
+        wanted_upgrade = {"from": p["upgrade_from"], "to": p["upgrade_to"]}
+        same = {key: result["upgrade"].get(key) for key in ("from", "to")} == wanted_upgrade
+        if p["upgrade_code_ready"]:
+            if mastodon_source.parse_version(result["version"]) != mastodon_source.parse_version(p["upgrade_to"]):
+                module.fail_json(msg="mastodon_checkout: %s/lib/mastodon/version.rb says %s after the upgrade's steps, not "
+                                     "its target %s: the steps did not bring that release." % (root, result["version"], p["upgrade_to"]),
+                                 **result)
+            wanted_upgrade["code_ready"] = True
+        elif same and result["upgrade"].get("code_ready"):
+            wanted_upgrade["code_ready"] = True
+        wanted_version = wanted_version or p["upgrade_from"]
     if p["record"] and not result["problems"]:
-        newest = mastodon_source.newest(result["version"], result["recorded_version"])
-        if newest != result["recorded_version"]:
-            result["changed"] = True
-            if not module.check_mode:
-                folder = os.path.dirname(p["state_file"])
-                if not os.path.isdir(folder):
-                    os.makedirs(folder, mode=0o700)
-                try:
-                    text_file.write_atomically(p["state_file"], json.dumps({"version": newest}, sort_keys=True) + "\n",
-                                               0o600, 0, 0)
-                except text_file.TextFileError as exc:
-                    module.fail_json(msg="mastodon_checkout: %s" % exc, **result)
+        wanted_version = mastodon_source.newest(result["version"], result["recorded_version"])
+        if wanted_upgrade and mastodon_source.parse_version(wanted_upgrade["to"]) <= mastodon_source.parse_version(wanted_version):
+            wanted_upgrade = {}
+    if (wanted_version, wanted_upgrade) != (result["recorded_version"], result["upgrade"]) and (p["record"] or p["upgrade_to"]):
+        result["changed"] = True
+        result["upgrade"] = wanted_upgrade
+        if not module.check_mode:
+            try:
+                write_state(p["state_file"], wanted_version, wanted_upgrade)
+            except text_file.TextFileError as exc:
+                module.fail_json(msg="mastodon_checkout: %s" % exc, **result)
     module.exit_json(**result)
 
 

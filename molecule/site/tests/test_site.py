@@ -170,9 +170,9 @@ VAULT = {"vault_pgbouncer_mastodon_db_password": "site-Test:db/pass%1",
 BAD_INPUTS = {
     "infeasible plan": ({"web_concurrency": 30, "web_max_threads": 5, "pgbouncer_max_client_conn": 1000,
                          "pgbouncer_default_pool_size": 200},
-                        "The connection plan does not fit", "Check the connection plan of the whole inventory"),
+                        "The connection plan does not fit", "Check the connection plan of the whole fleet before any host changes"),
     "cache on PgBouncer's port": ({"redis_cache_port": 6432}, "pgbouncer_listen_port and redis_cache_port both use port 6432",
-                                  "Check that no two services of this host share a port"),
+                                  "Stop before any change when the fleet cannot work"),
     "hostname as PgBouncer listen_addr": ({"pgbouncer_listen_addr": "pgb.internal"}, "pgbouncer_listen_addr",
                                           "Check passwords, ports, names, addresses and pool sizes"),
     "PgBouncer on an address this host does not have": (
@@ -381,11 +381,13 @@ def test_secrets_never_reach_the_converge_log():
 
 
 def test_pgbouncer_report_matches_the_running_pgbouncer(host, report):
-    # examples/single-host's pgbouncer_max_client_conn.
-    assert report["pgbouncer"]["max_client_conn"] == 200
+    # examples/single-host's pgbouncer_max_client_conn, on this host's one PgBouncer.
+    assert list(report["pgbouncer"]["instances"]) == [host.backend.get_hostname()]
+    (pgbouncer,) = report["pgbouncer"]["instances"].values()
+    assert pgbouncer["max_client_conn"] == 200
     ini = host.file("/etc/pgbouncer/pgbouncer.ini").content_string
     assert re.search(r"^max_client_conn *= *200$", ini, re.M)
-    assert re.search(r"^default_pool_size *= *%d$" % report["pgbouncer"]["default_pool_size"], ini, re.M)
+    assert re.search(r"^default_pool_size *= *%d$" % pgbouncer["default_pool_size"], ini, re.M)
     assert report["client_connections"] <= report["limits"]["max_client_conn"]
 
 

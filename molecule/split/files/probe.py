@@ -1,6 +1,7 @@
 """Test-only probe (molecule/split): GET a URL of the front door at a steady rate, one line per request
-("time status served-by seconds"), until a stop file appears or an hour has passed."""
+("time status served-by seconds [version]": the release a JSON answer names), until a stop file appears or an hour has passed."""
 import http.client
+import json
 import os
 import sys
 import time
@@ -16,11 +17,15 @@ with open(out, "a", buffering=1, encoding="utf-8") as log:
             conn = http.client.HTTPConnection(host, port, timeout=10)
             conn.request("GET", path, headers={"Host": "mastodon.example"})
             response = conn.getresponse()
-            response.read()
+            body = response.read()
             status, served = response.status, response.getheader("X-Fixture-Host", "-")
+            try:
+                version = str(json.loads(body).get("version", "-"))
+            except (ValueError, AttributeError):
+                version = "-"
             conn.close()
         except (OSError, http.client.HTTPException) as exc:
-            status, served = 0, type(exc).__name__
-        log.write("%.3f %d %s %.3f\n" % (start, status, served, time.time() - start))
+            status, served, version = 0, type(exc).__name__, "-"
+        log.write("%.3f %d %s %.3f %s\n" % (start, status, served, time.time() - start, version))
         due += interval
         time.sleep(max(0.0, due - time.monotonic()))

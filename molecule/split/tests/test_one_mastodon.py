@@ -226,7 +226,7 @@ def test_settings_that_would_split_the_fleet_are_refused_before_any_change():
             run_ok(h, f"cp -p /root/env.keep {ENV_FILE} && rm -f /root/env.keep")
 
 
-@pytest.mark.changes_the_host
+@pytest.mark.changes_the_host(after=1)
 def test_a_replica_that_refuses_stops_the_run_before_any_application_host_changes():
     """Issue 27: db2 becomes a database of its own that carries the primary's system identifier (promoted), which the
     read_replica role never wipes. The run stops on db2's message; the application hosts keep their .env.production

@@ -312,3 +312,14 @@ def test_a_shared_media_folder_that_is_not_shared_is_refused():
     problems = fleet.layout(data)["problems"]
     assert problems == ["media_shared_dir is not shared: the marker app1 wrote into it is not there on app2. Mount the "
                         "same folder on every application host, or use object storage (media_storage: s3)."]
+
+
+def test_a_fleet_half_way_through_an_upgrade_follows_its_target():
+    data = split()
+    data["hosts"]["app1"]["version"] = "4.5.1"
+    for host in ("app1", "app2"):
+        data["hosts"][host]["upgrade"] = {"from": "4.5.0", "to": "4.5.1"}
+    out = fleet.layout(data)
+    assert out["problems"] == [] and out["version"] == "4.5.1"
+    data["hosts"]["app2"]["upgrade"] = {}
+    assert "the application hosts run Mastodon 4.5.0 and 4.5.1" in fleet.layout(data)["problems"][0]

@@ -137,3 +137,30 @@ def test_nothing_answering_is_no_running_version(checkout, run):
 def test_a_pinned_version_is_taken_as_given(checkout, run):
     code, result, _out = run({"path": str(checkout), "version": "4.3.2"})
     assert code == 0 and result["version"] == "4.3.2" and result["problems"] == []
+
+
+def test_an_upgrade_under_way_is_recorded_and_ended_by_the_version_it_aimed_at(checkout, run, tmp_path):
+    state = tmp_path / "state" / "checkout.json"
+    run({"path": str(checkout), "record": True})
+    code, result, _out = run({"path": str(checkout), "upgrade_from": "4.5.0", "upgrade_to": "4.5.1"})
+    assert code == 0 and result["changed"] and result["upgrade"] == {"from": "4.5.0", "to": "4.5.1"}
+    assert json.loads(state.read_text()) == {"version": "4.5.0", "upgrade": {"from": "4.5.0", "to": "4.5.1"}}
+    # The code is the new release, the processes not restarted yet: the record stays under way.
+    (checkout / "lib" / "mastodon" / "version.rb").write_text(VERSION_RB.replace("      0\n", "      1\n") % 5)
+    code, result, _out = run({"path": str(checkout)})
+    assert result["version"] == "4.5.1" and result["upgrade"] == {"from": "4.5.0", "to": "4.5.1"} and not result["problems"]
+    ready = {"path": str(checkout), "upgrade_from": "4.5.0", "upgrade_to": "4.5.1", "upgrade_code_ready": True}
+    code, result, _out = run(ready)
+    assert code == 0 and result["upgrade"] == {"from": "4.5.0", "to": "4.5.1", "code_ready": True}
+    # Recording the upgrade again keeps what the steps reached.
+    code, result, _out = run({"path": str(checkout), "upgrade_from": "4.5.0", "upgrade_to": "4.5.1"})
+    assert not result["changed"] and result["upgrade"]["code_ready"]
+    code, result, _out = run({"path": str(checkout), "record": True})
+    assert result["changed"] and result["upgrade"] == {}
+    assert json.loads(state.read_text()) == {"version": "4.5.1"}
+    assert not run({"path": str(checkout), "record": True})[1]["changed"]
+
+
+def test_steps_that_did_not_bring_the_target_are_refused(checkout, run):
+    code, result, _out = run({"path": str(checkout), "upgrade_from": "4.5.0", "upgrade_to": "4.5.1", "upgrade_code_ready": True})
+    assert code != 0 and "version.rb says 4.5.0 after the upgrade's steps, not its target 4.5.1" in result["msg"]
