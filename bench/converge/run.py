@@ -13,6 +13,9 @@ and ControlPersist, the transport operators use: openssh-server is installed in 
 role, DIR/<name>.yml a playbook applying it to `hosts: all`, and DIR/<name>.prepare.yml, when there, runs
 first and is not timed (their code is never committed here). A ratio is reported for our pgbouncer
 against DIR/pgbouncer.yml and our redis_cache against DIR/redis.yml.
+No-op runs are interleaved: every target is converged first, then each round runs one no-op of every target, so
+that a machine whose load changes during the run (other tests share it) weighs on ours and on the other roles
+alike. The 1-minute load average is recorded at the start of every run beside its time.
 Prints the figures and writes bench/results/converge.json (or --out).
 
   . scripts/env.sh && python bench/converge/run.py [--release bookworm] [--noops 3] [--transport ssh] [--only pgbouncer]
@@ -66,7 +69,10 @@ def enable_ssh(name, work):
         sh(["docker", "exec", "-i", name, "bash", "-c", "cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"],
            input=handle.read())
     address = sh(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]).stdout.strip()
-    control = os.path.join(work, "cm-%%C")
+    # One master connection per address (%h: in an inventory variable a single %; "%%C" named one socket for every
+    # host, and a run reached whichever container opened it first). %C's 40 characters can pass the 108 bytes a
+    # socket path may have.
+    control = os.path.join(work, "cm-%h")
     return {"ansible_host": address, "ansible_user": "root", "ansible_connection": "ssh",
             "ansible_ssh_private_key_file": key,
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
@@ -84,38 +90,94 @@ def inventory(work, name, transport_vars):
 
 
 def play(inv, playbook, env):
+    load = round(os.getloadavg()[0], 2)
     started = time.time()
     res = subprocess.run(["ansible-playbook", "-i", inv, playbook], capture_output=True, text=True, env=env, cwd=TOP,
                          check=False)
     seconds = time.time() - started
     recap = RECAP.findall(res.stdout)
     if res.returncode != 0 or not recap:
-        sys.exit("%s failed (%d):\n%s" % (playbook, res.returncode, res.stdout[-4000:]))
+        raise RuntimeError("%s failed (%d):\n%s" % (playbook, res.returncode, res.stdout[-4000:]))
     ok, changed, _unreachable, _failed, skipped = (int(x) for x in recap[-1])
-    return {"seconds": round(seconds, 1), "changed": changed, "tasks": ok + skipped}
+    # The tasks that changed, for the message of a no-op run that changed something.
+    tasks = re.findall(r"^TASK \[(.*?)\] \**\n(?:(?!TASK \[).*\n)*?changed: ", res.stdout, re.M)
+    if changed and os.environ.get("FEDIOPS_BENCH_KEEP"):
+        with open(os.path.join(os.environ["FEDIOPS_BENCH_KEEP"], "%d.log" % time.time()), "w", encoding="utf-8") as handle:
+            handle.write(res.stdout)
+    return {"seconds": round(seconds, 1), "changed": changed, "tasks": ok + skipped, "load": load, "changed_tasks": tasks}
 
 
-def measure(label, playbook, release, transport, noops, work, env, prepare=None):
-    name = "fediops-bench-converge-%s-%d" % (re.sub(r"[^a-z0-9]", "-", label.lower()), os.getpid())
+class Target:
+    """One target on a container of its own: started and converged once, then no-op runs on demand."""
+
+    def __init__(self, label, playbook, env, prepare=None):
+        self.label, self.playbook, self.env, self.prepare = label, playbook, env, prepare
+        self.name = "fediops-bench-converge-%s-%d" % (re.sub(r"[^a-z0-9]", "-", label.lower()), os.getpid())
+        self.first, self.runs, self.error, self.inv = None, [], None, None
+
+    def converge(self, release, transport, work):
+        self.transport = transport
+        start(self.name, release)
+        transport_vars = enable_ssh(self.name, work) if transport == "ssh" else {"ansible_connection": "community.docker.docker"}
+        self.inv = inventory(work, self.name, transport_vars)
+        if self.prepare:
+            play(self.inv, self.prepare, self.env)
+        self.first = play(self.inv, self.playbook, self.env)
+
+    def noop(self):
+        # Over SSH the inventory names an address: a container that stopped gives it up to the next one started.
+        state = sh(["docker", "inspect", "-f", "{{.State.Status}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                    self.name], check=False).stdout.strip()
+        if not state.startswith("running"):
+            raise RuntimeError("%s: its container %s is %s" % (self.label, self.name, state or "gone"))
+        run = play(self.inv, self.playbook, self.env)
+        self.runs.append(run)
+        if run["changed"]:
+            raise RuntimeError("%s: a no-op run changed %d tasks: %s" % (self.label, run["changed"], run["changed_tasks"]))
+
+    def remove(self):
+        sh(["docker", "rm", "-f", self.name], check=False)
+
+    def result(self):
+        if self.error:
+            return {"target": self.label, "transport": self.transport, "error": self.error[-600:]}
+        result = {"target": self.label, "transport": self.transport, "first_seconds": self.first["seconds"],
+                  "first_changed": self.first["changed"],
+                  "noop_seconds_median": round(statistics.median(run["seconds"] for run in self.runs), 1),
+                  "noop_seconds": [run["seconds"] for run in self.runs], "noop_tasks": self.runs[-1]["tasks"],
+                  "noop_load_1min": [run["load"] for run in self.runs]}
+        print("%-28s %-6s first %6.1f s (%3d changed)   no-op %6.1f s median, %3d tasks, load %s"
+              % (self.label, self.transport, result["first_seconds"], result["first_changed"], result["noop_seconds_median"],
+                 result["noop_tasks"], "/".join("%.1f" % x for x in result["noop_load_1min"])), flush=True)
+        return result
+
+
+def measure(targets, release, transport, noops, work):
+    """Converge every target, then run the no-ops in rounds, one of each target per round."""
+    live = []
     try:
-        start(name, release)
-        transport_vars = enable_ssh(name, work) if transport == "ssh" else {"ansible_connection": "community.docker.docker"}
-        inv = inventory(work, name, transport_vars)
-        if prepare:
-            play(inv, prepare, env)
-        first = play(inv, playbook, env)
-        runs = [play(inv, playbook, env) for _run in range(noops)]
+        for target in targets:
+            try:
+                target.converge(release, transport, work)
+                live.append(target)
+            except RuntimeError as exc:
+                if not target.label.startswith("other:"):
+                    raise
+                # Another role failing here is a finding, not the end of the run.
+                print("%s failed: %s" % (target.label, str(exc)[-600:]), flush=True)
+                target.error = str(exc)
+        for _round in range(noops):
+            for target in [t for t in live if not t.error]:
+                try:
+                    target.noop()
+                except RuntimeError as exc:
+                    if not target.label.startswith("other:"):
+                        raise
+                    target.error = str(exc)
     finally:
-        sh(["docker", "rm", "-f", name], check=False)
-    if any(run["changed"] for run in runs):
-        sys.exit("%s: a no-op run changed %s tasks" % (label, [run["changed"] for run in runs]))
-    result = {"target": label, "transport": transport, "first_seconds": first["seconds"], "first_changed": first["changed"],
-              "noop_seconds_median": round(statistics.median(run["seconds"] for run in runs), 1),
-              "noop_seconds": [run["seconds"] for run in runs], "noop_tasks": runs[-1]["tasks"]}
-    print("%-28s %-6s first %6.1f s (%3d changed)   no-op %6.1f s median, %3d tasks"
-          % (label, transport, result["first_seconds"], result["first_changed"], result["noop_seconds_median"],
-             result["noop_tasks"]), flush=True)
-    return result
+        for target in targets:
+            target.remove()
+    return [target.result() for target in targets if target.error or target.runs]
 
 
 def main():
@@ -134,24 +196,20 @@ def main():
     results = []
     transports = opts.transport or ["docker"]
     try:
-        for target in opts.only or TARGETS:
-            playbook = os.path.join(HERE, "%s.yml" % target)
-            for transport in transports:
-                results.append(measure(target, playbook, opts.release, transport, opts.noops, work, env))
-        if opts.others:
-            others_env = dict(env, ANSIBLE_ROLES_PATH=os.path.abspath(opts.others))
-            for playbook in sorted(glob.glob(os.path.join(os.path.abspath(opts.others), "*.yml"))):
-                if playbook.endswith(".prepare.yml"):
-                    continue
-                label = "other:" + os.path.basename(playbook)[:-4]
-                prepare = playbook[:-4] + ".prepare.yml"
-                for transport in transports:
-                    try:
-                        results.append(measure(label, playbook, opts.release, transport, opts.noops, work, others_env,
-                                               prepare if os.path.exists(prepare) else None))
-                    except SystemExit as exc:  # another role failing here is a finding, not the end of the run
-                        print("%s failed: %s" % (label, str(exc)[-600:]), flush=True)
-                        results.append({"target": label, "transport": transport, "error": str(exc)[-600:]})
+        for transport in transports:
+            targets = [Target(target, os.path.join(HERE, "%s.yml" % target), env) for target in opts.only or TARGETS]
+            if opts.others:
+                others_env = dict(env, ANSIBLE_ROLES_PATH=os.path.abspath(opts.others))
+                for playbook in sorted(glob.glob(os.path.join(os.path.abspath(opts.others), "*.yml"))):
+                    if playbook.endswith(".prepare.yml"):
+                        continue
+                    prepare = playbook[:-4] + ".prepare.yml"
+                    targets.append(Target("other:" + os.path.basename(playbook)[:-4], playbook, others_env,
+                                          prepare if os.path.exists(prepare) else None))
+            try:
+                results.extend(measure(targets, opts.release, transport, opts.noops, work))
+            except RuntimeError as exc:
+                sys.exit(str(exc))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ours = dict(((r["target"], r["transport"]), r) for r in results if "error" not in r)
@@ -159,10 +217,13 @@ def main():
     for (target, transport), result in ours.items():
         for mine, theirs in (("pgbouncer", "other:pgbouncer"), ("redis_cache", "other:redis")):
             if target == mine and (theirs, transport) in ours:
-                ratios["%s_noop_vs_%s_%s" % (mine, theirs.split(":")[1], transport)] = round(
-                    result["noop_seconds_median"] / ours[(theirs, transport)]["noop_seconds_median"], 2)
+                other = ours[(theirs, transport)]
+                key = "%s_noop_vs_%s_%s" % (mine, theirs.split(":")[1], transport)
+                ratios[key] = round(result["noop_seconds_median"] / other["noop_seconds_median"], 2)
+                # Round by round: the two runs of a round met the same load.
+                ratios[key + "_by_round"] = [round(a / b, 2) for a, b in zip(result["noop_seconds"], other["noop_seconds"])]
     out = {"benchmark": "converge", "date": datetime.date.today().isoformat(), "release": opts.release,
-           "cpus": os.cpu_count(), "noops": opts.noops, "results": results, "ratios": ratios}
+           "cpus": os.cpu_count(), "noops": opts.noops, "interleaved": True, "results": results, "ratios": ratios}
     os.makedirs(os.path.join(TOP, "bench", "results"), exist_ok=True)
     with open(os.path.join(TOP, "bench", "results", opts.out), "w", encoding="utf-8") as handle:
         json.dump(out, handle, indent=2)

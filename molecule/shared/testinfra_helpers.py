@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from urllib.parse import quote as url_quote
+
+from check_runs import LOG_PREFIX
 
 
 def run_ok(host, cmd):
@@ -89,3 +93,23 @@ def adhoc(host, module, args):
                            "-m", module, "-a", json.dumps(args)], capture_output=True, text=True, timeout=300,
                           check=False)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def what_changed(output):
+    """What a run of a playbook at -v changed, from its output or its log (ANSIBLE_LOG_PATH): the tasks that reported
+    a change (a loop's too), and the units fediops.mastodon.service_apply started, stopped, restarted or reloaded
+    ("start UNIT", "stop UNIT", ...). A preview (--check) names exactly what the real run changes when both agree."""
+    tasks, units = set(), set()
+    task = None
+    for line in LOG_PREFIX.sub("", output).splitlines():
+        match = re.match(r"^TASK \[(.*)\] \**$", line)
+        if match:
+            task = match.group(1)
+            continue
+        match = re.match(r"^changed: \[[^\]]+\](?: => \(item=.*?\))?(?: => (\{.*\}))?$", line)
+        if match and task:
+            tasks.add(task)
+            result = json.loads(match.group(1)) if match.group(1) else {}
+            for done, verb in (("started", "start"), ("stopped", "stop"), ("restarted", "restart"), ("reloaded", "reload")):
+                units.update("%s %s" % (verb, unit) for unit in result.get(done, []))
+    return tasks, units

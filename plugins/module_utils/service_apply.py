@@ -14,18 +14,23 @@ reload). For those, the values of the restart-only settings applied last are rec
 unit's start time; a change of one of them means a restart. Without such a record (the first run
 after a reboot cleared /run) a changed file means a restart.
 
+Units that must run (`start`) are started and enabled, and units that must not (`stop`) stopped and
+disabled, in the same call: a preview (check mode) then names the starts of units whose unit file an
+earlier task would write, and a later call of the same run knows which units an earlier one stops.
+
 Pure functions: the module does the systemctl calls, the stats and the record files.
 """
 
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import re
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import pgbouncer_ini, redis_cache
 
-SHOW_PROPERTIES = ("Id", "Type", "ActiveState", "ActiveEnterTimestamp", "NeedDaemonReload", "FragmentPath",
-                   "DropInPaths", "EnvironmentFiles")
+SHOW_PROPERTIES = ("Id", "Type", "LoadState", "ActiveState", "ActiveEnterTimestamp", "NeedDaemonReload",
+                   "UnitFileState", "FragmentPath", "DropInPaths", "EnvironmentFiles")
 SETTINGS_FORMATS = ("pgbouncer", "redis")
 # Matched with fullmatch: "$" would also match before a final line break.
 UNIT_NAME_RE = re.compile(r"[A-Za-z0-9@._:*?\[\]-]+")
@@ -183,6 +188,89 @@ def decide(unit, mtimes, restart_files=(), reload_files=(), settings_file=None, 
     if any(mtimes.get(item) is not None and mtimes[item] > applied for item in reload_files):
         return "reload", "%s changed after the last start or reload" % path
     return None, ""
+
+
+# States in which a unit runs (or is on its way there): a start would do nothing.
+RUNNING_STATES = ("active", "activating", "reloading")
+# Unit file states `systemctl disable` undoes; the others (static, indirect, generated, ...) have nothing to undo.
+ENABLED_STATES = ("enabled", "enabled-runtime", "linked", "linked-runtime")
+# A pending_done entry naming a unit with this word instead of a path: an earlier call of the run would stop it.
+STOPPED = "stopped"
+# Stands in, in check mode, for the start of a unit a package install of the run would start: long ago, so
+# that only the files the run would write count.
+PACKAGE_START = "Thu 1970-01-01 00:00:01.000000 UTC"
+
+
+def is_pattern(name):
+    """Whether a unit name holds a glob (systemctl's and fnmatch's * ? [...])."""
+    return any(char in name for char in "*?[")
+
+
+def stop_targets(patterns, loaded, enabled_links, keep=()):
+    """The units to stop and disable: every loaded unit, and every unit enabled through a link in a
+    .wants/ or .requires/ folder (systemd lists neither for an instance that is not loaded), whose name
+    matches one of `patterns`, except those in `keep` and template units (name@.service)."""
+    found = set()
+    for name in list(loaded) + list(enabled_links):
+        if "@." in name or name in keep:
+            continue
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+            found.add(name)
+    return sorted(found)
+
+
+def stop_actions(unit):
+    """What a unit that must not run needs: a subset of ["stop", "disable", "reset-failed"], in order."""
+    actions = []
+    if unit.get("ActiveState") in RUNNING_STATES + ("deactivating",):
+        actions.append("stop")
+    if unit.get("UnitFileState") in ENABLED_STATES:
+        actions.append("disable")
+    if unit.get("ActiveState") == "failed":
+        actions.append("reset-failed")
+    return actions
+
+
+def start_actions(unit, stopped_before=False):
+    """What a unit that must run and start at boot needs: a subset of ["start", "enable"].
+
+    A unit systemd does not know (check mode, before its unit file or package is there) needs both;
+    stopped_before: an earlier call of this run would stop it (check mode), so it is started again."""
+    if unit.get("LoadState", "loaded") != "loaded":
+        return ["start", "enable"]
+    actions = []
+    if stopped_before or unit.get("ActiveState") not in RUNNING_STATES:
+        actions.append("start")
+    if unit.get("UnitFileState") == "disabled":
+        actions.append("enable")
+    return actions
+
+
+def start_reason(unit, stopped_before=False):
+    """Why a unit is started, for the module's reasons (names only)."""
+    if unit.get("LoadState", "loaded") != "loaded":
+        return "not installed yet"
+    if stopped_before:
+        return "stopped earlier in this run"
+    return "was %s" % (unit.get("ActiveState") or "not running")
+
+
+def package_started(unit_id):
+    """Check mode: a unit a package install of this run would bring and start, as `systemctl show` would
+    then describe it. Nothing of it is on disk yet, so only the files the run would write decide."""
+    return {"Id": unit_id, "Type": "simple", "LoadState": "loaded", "ActiveState": "active",
+            "ActiveEnterTimestamp": PACKAGE_START, "NeedDaemonReload": "no", "UnitFileState": "enabled",
+            "FragmentPath": "", "DropInPaths": "", "EnvironmentFiles": ""}
+
+
+def stopped_earlier(pending_done):
+    """Units an earlier call of this run would stop (check mode), from pending_done."""
+    found = set()
+    for entry in pending_done:
+        unit, _sep, what = entry.partition(" ")
+        if what == STOPPED:
+            found.add(unit)
+    return found
 
 
 def record_name(unit_id):

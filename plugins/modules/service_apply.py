@@ -7,28 +7,60 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: service_apply
-short_description: Restart or reload running systemd units whose configuration changed after they started
+short_description: Start, stop, restart or reload systemd units so that they run on their current configuration
 description:
-  - The one way this collection applies configuration to running services. It decides from the running
+  - The one way this collection starts, stops and applies configuration to services. It decides from the running
     state, not from what changed in this run, so a run interrupted between writing a file and restarting
     the service is completed by the next run.
+  - In this order - units of O(stop) are stopped, disabled and their failed state cleared; units of O(start) are
+    enabled and started; then running units are restarted or reloaded as below. C(daemon-reload) runs first, once,
+    when systemd says a unit file changed or a unit to start is not loaded yet.
   - A running unit restarts when its unit file, a drop-in, an C(EnvironmentFile=) or one of O(restart_files)
-    is newer than the time the unit became active. C(daemon-reload) runs first, once, when systemd says a
-    unit file changed.
+    is newer than the time the unit became active. A unit this call started is current.
   - It reloads when one of O(reload_files) is newer than the later of that time and the last reload this
     module did (recorded under O(state_dir)).
   - With O(settings), a changed settings file restarts the unit when a setting the server applies only at
     start differs from the one recorded at the last restart or reload. Otherwise it is reloaded when it is
     also one of O(reload_files) (pgbouncer.ini), and left alone when not (Redis, whose other settings the
     caller sets live).
-  - Units that do not run are left alone; roles start them.
+  - Units of O(units) that do not run are left alone.
+  - A preview (check mode) names every start, stop, restart and reload the real run makes, also for units whose
+    unit file or package an earlier task of the run would bring (O(pending_files), O(package_started)), and for
+    units an earlier call of the run would stop (O(pending_done)).
 version_added: 0.1.0
 options:
   units:
-    description: Unit names or C(systemctl) patterns such as C(mastodon-sidekiq*.service).
+    description: Unit names or C(systemctl) patterns such as C(mastodon-sidekiq*.service), restarted or reloaded when they
+      run on older files. Units of O(start) are always looked at; they need not be repeated here.
     type: list
     elements: str
-    required: true
+    default: []
+  start:
+    description:
+      - Unit names (no patterns) that must run and start at boot - enabled when disabled, started when not running.
+        A unit that runs is restarted or reloaded like those of O(units).
+      - Started together, with one C(systemctl start); a unit systemd has no file for fails the task.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  stop:
+    description:
+      - Unit names or patterns (C(mastodon-streaming@*.service)) that must neither run nor start at boot - stopped,
+        disabled, and their failed state cleared. Units of O(start) are kept.
+      - A pattern matches the units systemd has loaded and those enabled through a link in
+        C(/etc/systemd/system/*.wants/) or C(*.requires/).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  quiet:
+    description: Patterns of units whose main process gets C(SIGTSTP) first, all at once, when they are about to
+      restart (Sidekiq's quiet - it fetches no new job while the others restart, and finishes the ones it runs).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   restart_files:
     description: Files read only at start, besides each unit's own unit file, drop-ins and environment files.
     type: list
@@ -64,10 +96,20 @@ options:
   pending_done:
     description:
       - Check mode only - C(UNIT PATH) pairs whose predicted restart or reload an earlier task of this run already
-        reported, so that it is reported once. Pass C(ansible_facts.fediops_pending_done), which this module returns.
+        reported, so that it is reported once, and C(UNIT stopped) for units an earlier call would stop, which are then
+        not restarted but started again. Pass C(ansible_facts.fediops_pending_done), which this module returns.
     type: list
     elements: str
     default: []
+  package_started:
+    description:
+      - Check mode only - units of O(start) that a package install earlier in the run would bring and start (Debian
+        starts a service when its package is installed). They are predicted as running from before the run, so the
+        preview names the restart or reload the real run then makes, not a start.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   state_dir:
     description: Where the start time and restart-only settings applied last are recorded, readable by root only.
     type: path
@@ -76,7 +118,7 @@ extends_documentation_fragment:
   - fediops.mastodon.attributes
 attributes:
   check_mode:
-    details: Says what it would restart or reload, and does nothing.
+    details: Says what it would start, stop, restart or reload, and does nothing.
   diff_mode:
     details: Nothing to show; the reasons say which file changed.
 author:
@@ -84,6 +126,16 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Run the Sidekiq processes of the plan, on their current files, and stop the ones that left
+  fediops.mastodon.service_apply:
+    start: [mastodon-sidekiq@default.service, mastodon-sidekiq@push.service]
+    stop: [mastodon-sidekiq@pull.service]
+
+- name: Run streaming on ports 4000 and 4001 only, grouped by mastodon-streaming.service
+  fediops.mastodon.service_apply:
+    start: [mastodon-streaming@4000.service, mastodon-streaming@4001.service, mastodon-streaming.service]
+    stop: ["mastodon-streaming@*.service"]
+
 - name: Apply PgBouncer's configuration, reloading unless a setting needs a restart
   fediops.mastodon.service_apply:
     units: [pgbouncer.service]
@@ -99,6 +151,26 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+started:
+  description: Units started (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+enabled:
+  description: Units enabled at boot (or that would be).
+  returned: always
+  type: list
+  elements: str
+stopped:
+  description: Units stopped (or that would be).
+  returned: always
+  type: list
+  elements: str
+disabled:
+  description: Units disabled at boot (or that would be).
+  returned: always
+  type: list
+  elements: str
 restarted:
   description: Units restarted (or that would be, in check mode).
   returned: always
@@ -118,11 +190,13 @@ daemon_reloaded:
   returned: always
   type: bool
 ansible_facts:
-  description: In check mode, C(fediops_pending_done) - O(pending_done) and the pairs this task reported.
+  description: In check mode, C(fediops_pending_done) - O(pending_done), the pairs this task reported and the units it
+    would stop.
   returned: check mode
   type: dict
 """
 
+import fnmatch
 import json
 import os
 import re
@@ -134,15 +208,30 @@ from ansible_collections.fediops.mastodon.plugins.module_utils import text_file
 
 
 def _show(module, names):
-    argv = ["systemctl", "show", "--timestamp=us+utc"] + ["--property=" + p for p in logic.SHOW_PROPERTIES] + names
+    argv = ["systemctl", "show", "--timestamp=us+utc"] + ["--property=" + p for p in logic.SHOW_PROPERTIES] + ["--"] + names
     out = module.run_command(argv, check_rc=True)[1]
     return logic.parse_show(out)
 
 
-def _running(module, patterns):
-    out = module.run_command(["systemctl", "list-units", "--plain", "--no-legend", "--full",
-                              "--state=active", "--"] + patterns, check_rc=True)[1]
+def _listed(module, patterns, state):
+    out = module.run_command(["systemctl", "list-units", "--plain", "--no-legend", "--full", state, "--"] + patterns,
+                             check_rc=True)[1]
     return sorted({line.split()[0] for line in out.splitlines() if line.strip()})
+
+
+def _enabled_links(directory="/etc/systemd/system"):
+    """Names of the units enabled through links in DIR/*.wants/ and *.requires/ (instances included)."""
+    names = set()
+    try:
+        folders = [entry for entry in os.listdir(directory) if entry.endswith((".wants", ".requires"))]
+    except OSError:
+        return names
+    for folder in folders:
+        try:
+            names.update(os.listdir(os.path.join(directory, folder)))
+        except OSError:
+            continue
+    return names
 
 
 def _mtime(path):
@@ -159,10 +248,21 @@ def _read_record(path):
         return None
 
 
+def _systemctl(module, verb, names, result):
+    if names and not module.check_mode:
+        rc, out, err = module.run_command(["systemctl", verb, "--"] + names)
+        if rc != 0:
+            module.fail_json(msg="service_apply: systemctl %s %s failed: %s" % (verb, " ".join(names), (err or out).strip()),
+                             **result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            units=dict(type="list", elements="str", required=True),
+            units=dict(type="list", elements="str", default=[]),
+            start=dict(type="list", elements="str", default=[]),
+            stop=dict(type="list", elements="str", default=[]),
+            quiet=dict(type="list", elements="str", default=[]),
             restart_files=dict(type="list", elements="path", default=[]),
             reload_files=dict(type="list", elements="path", default=[]),
             settings=dict(type="dict", options=dict(
@@ -171,27 +271,101 @@ def main():
             )),
             pending_files=dict(type="list", elements="path", default=[]),
             pending_done=dict(type="list", elements="str", default=[]),
+            package_started=dict(type="list", elements="str", default=[]),
             state_dir=dict(type="path", default="/run/fediops/service_apply"),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    bad = [name for name in params["units"] if not logic.UNIT_NAME_RE.fullmatch(name)]
+    given = params["units"] + params["start"] + params["stop"] + params["quiet"] + params["package_started"]
+    bad = [name for name in given if not logic.UNIT_NAME_RE.fullmatch(name)]
+    bad += ["%s (start takes names, not patterns)" % name for name in params["start"] if logic.is_pattern(name)]
     if bad:
         module.fail_json(msg="service_apply: units holds names systemd does not accept: %s" % ", ".join(bad))
+
     # systemctl adds .service to a bare name; the patterns given to list-units must say it themselves.
-    patterns = [name if re.search(r"\.[a-z]+$", name) else name + ".service" for name in params["units"]]
-    result = dict(changed=False, restarted=[], reloaded=[], reasons={}, daemon_reloaded=False)
-    names = _running(module, patterns) if patterns else []
+    def suffixed(names):
+        return [name if re.search(r"\.[a-z]+$", name) else name + ".service" for name in names]
+
+    check = module.check_mode
+    start = list(dict.fromkeys(suffixed(params["start"])))
+    result = dict(changed=False, started=[], enabled=[], stopped=[], disabled=[], restarted=[], reloaded=[], reasons={},
+                  daemon_reloaded=False)
+    done = list(params["pending_done"])
+    stopped_before = logic.stopped_earlier(done) if check else set()
+    # Check mode: a unit a package install of the run would bring and start, described as it would then be.
+    fresh = dict((name, logic.package_started(name)) for name in suffixed(params["package_started"])) if check else {}
+    stop = []
+    if params["stop"]:
+        patterns = suffixed(params["stop"])
+        loaded = _listed(module, patterns, "--all")
+        stop = logic.stop_targets(patterns, loaded + list(fresh), _enabled_links(), keep=start)
+    patterns = suffixed(params["units"])
+    running = [name for name in (_listed(module, patterns, "--state=active") if patterns else [])
+               if name not in start and name not in stop and name not in stopped_before]
+    names = list(dict.fromkeys(stop + start + running))
     if not names:
         module.exit_json(**result)
 
-    units = _show(module, names)
-    if any(unit.get("NeedDaemonReload") == "yes" for unit in units):
-        result["daemon_reloaded"] = result["changed"] = True
-        if not module.check_mode:
+    # By the name asked for: systemctl answers in that order, and with the unit's own name for an alias.
+    shown = dict(zip(names, _show(module, names)))
+    for name, unit in fresh.items():
+        if name in shown and shown[name].get("LoadState") != "loaded":
+            shown[name] = unit
+    # A unit file written since systemd last read its units (or a unit it looked up before the file was
+    # there) needs a daemon-reload before anything starts or restarts.
+    if any(unit.get("NeedDaemonReload") == "yes" for unit in shown.values()) or any(
+            shown[name].get("LoadState") != "loaded" for name in start if name in shown):
+        needs = any(unit.get("NeedDaemonReload") == "yes" for unit in shown.values())
+        if not check:
             module.run_command(["systemctl", "daemon-reload"], check_rc=True)
-            units = _show(module, names)
+            shown = dict(zip(names, _show(module, names)))
+            needs = True
+        result["daemon_reloaded"] = needs
+        result["changed"] = result["changed"] or needs
+
+    # Units that must not run go first: an instance that leaves may hold a port a starting one takes.
+    verbs = {"stop": [], "disable": [], "reset-failed": []}
+    for name in stop:
+        for verb in logic.stop_actions(shown[name]):
+            verbs[verb].append(name)
+        if check and "%s %s" % (name, logic.STOPPED) not in done:
+            done.append("%s %s" % (name, logic.STOPPED))
+    result["stopped"], result["disabled"] = verbs["stop"], verbs["disable"]
+    for name in verbs["stop"]:
+        result["reasons"][name] = "must not run"
+    for verb in ("stop", "disable", "reset-failed"):
+        _systemctl(module, verb, verbs[verb], result)
+
+    # Units that must run: a preview names the start of a unit systemd does not know yet, whose unit file an
+    # earlier task would bring, and of a unit an earlier call would stop.
+    starting, enabling = [], []
+    for name in start:
+        unit = shown.get(name, {"Id": name, "LoadState": "not-found"})
+        if not check and unit.get("LoadState") != "loaded":
+            module.fail_json(msg="service_apply: %s cannot start: systemd has no unit file for it (LoadState=%s)."
+                             % (name, unit.get("LoadState") or "not-found"), **result)
+        actions = logic.start_actions(unit, stopped_before=name in stopped_before)
+        if "start" in actions:
+            starting.append(name)
+            result["reasons"][name] = logic.start_reason(unit, stopped_before=name in stopped_before)
+        if "enable" in actions:
+            enabling.append(name)
+    result["started"], result["enabled"] = starting, enabling
+    _systemctl(module, "enable", enabling, result)
+    _systemctl(module, "start", starting, result)
+    if result["stopped"] or result["disabled"] or starting or enabling:
+        result["changed"] = True
+    if starting and not check:
+        shown.update(zip(starting, _show(module, starting)))
+
+    # Then what runs on older files: the units that must run and were running, and the running units given.
+    candidates = [name for name in start if name not in starting
+                  and shown.get(name, {}).get("ActiveState") in logic.RUNNING_STATES] + running
+    if not candidates and not (starting and not check):
+        if check:
+            result["ansible_facts"] = dict(fediops_pending_done=done)
+        module.exit_json(**result)
 
     settings_file = params["settings"]["path"] if params["settings"] else None
     settings_now = None
@@ -202,32 +376,45 @@ def main():
             module.fail_json(msg="service_apply: %s" % exc)
 
     paths = set(params["restart_files"]) | set(params["reload_files"]) | ({settings_file} if settings_file else set())
-    for unit in units:
-        paths.update(logic.start_files(unit))
+    for name in candidates + ([] if check else starting):
+        paths.update(logic.start_files(shown[name]))
     mtimes = {path: _mtime(path) for path in paths}
 
-    if not module.check_mode and not os.path.isdir(params["state_dir"]):
+    if not check and not os.path.isdir(params["state_dir"]):
         os.makedirs(params["state_dir"], mode=0o700)
+
+    def decision(unit):
+        record = _read_record(os.path.join(params["state_dir"], logic.record_name(unit["Id"])))
+        pending = [path for path in params["pending_files"] if "%s %s" % (unit["Id"], path) not in done]
+        action, reason = logic.decide(unit, mtimes, params["restart_files"], params["reload_files"],
+                                      settings_file, settings_now, record, pending if check else ())
+        return record, pending, action, reason
+
+    # Quiet first, all at once, the units about to restart that ask for it (Sidekiq's TSTP: no new job is
+    # fetched while the others restart, and the running ones finish).
+    if params["quiet"] and not check:
+        due = [name for name in candidates if decision(shown[name])[2] == "restart"
+               and any(fnmatch.fnmatchcase(name, pattern) for pattern in suffixed(params["quiet"]))]
+        if due:
+            module.run_command(["systemctl", "kill", "--signal=TSTP", "--kill-whom=main", "--"] + due, check_rc=True)
+
     acted = False
-    done = list(params["pending_done"])
-    for unit in units:
+    for name in candidates + ([] if check else starting):
+        unit = shown[name]
         # A restart propagates (PartOf=, as Mastodon's mastodon-streaming.service groups its instances):
         # after one action, look at the next unit afresh.
         if acted:
             unit = _show(module, [unit["Id"]])[0]
-        record_path = os.path.join(params["state_dir"], logic.record_name(unit["Id"]))
-        record = _read_record(record_path)
-        pending = [path for path in params["pending_files"] if "%s %s" % (unit["Id"], path) not in done]
-        action, reason = logic.decide(unit, mtimes, params["restart_files"], params["reload_files"],
-                                      settings_file, settings_now, record, pending if module.check_mode else ())
-        if module.check_mode and action:
+        record, pending, action, reason = decision(unit)
+        if name in starting:
+            action = None  # it started just now, on the files as they are
+        if check and action:
             done.extend("%s %s" % (unit["Id"], path) for path in pending)
         if action:
             result["changed"] = True
             result["restarted" if action == "restart" else "reloaded"].append(unit["Id"])
             result["reasons"][unit["Id"]] = reason
-        if module.check_mode:
-            result["ansible_facts"] = dict(fediops_pending_done=done)
+        if check:
             continue
         if action:
             module.run_command(["systemctl", action, unit["Id"]], check_rc=True)
@@ -239,7 +426,10 @@ def main():
         if action or not valid or record.get("files") != files:
             new = dict(started=started, applied=time.time() if action else record.get("applied", started) if valid else started,
                        settings=settings_now or {}, files=files)
-            text_file.write_atomically(record_path, json.dumps(new, sort_keys=True) + "\n", 0o600, 0, 0)
+            text_file.write_atomically(os.path.join(params["state_dir"], logic.record_name(unit["Id"])),
+                                       json.dumps(new, sort_keys=True) + "\n", 0o600, 0, 0)
+    if check:
+        result["ansible_facts"] = dict(fediops_pending_done=done)
     module.exit_json(**result)
 
 

@@ -88,6 +88,12 @@ options:
         process may serve it, and it is not missing.
     type: bool
     default: true
+  dropin_name:
+    description: The file name (without C(.conf)) of the drop-in the caller writes for each process; the processes
+      holding one are returned in RV(existing).
+    type: str
+    default: sidekiq-queues
+    version_added: 0.2.0
   shutdown_timeout:
     description:
       - Seconds Sidekiq waits for running jobs at shutdown (C(-t)), 1 to 3600. The unit's C(TimeoutStopSec) is
@@ -98,7 +104,8 @@ extends_documentation_fragment:
   - fediops.mastodon.attributes
 attributes:
   check_mode:
-    details: Can run in check mode; the module only computes (and reads the single unit), so it behaves the same.
+    details: Can run in check mode; the module only computes (and reads the single unit and the drop-ins), so it behaves
+      the same.
   diff_mode:
     details: Nothing changes, so there is no diff.
 author:
@@ -201,6 +208,23 @@ total_threads:
   returned: success
   type: int
   sample: 35
+single:
+  description: The state of O(single_unit) (C(LoadState), C(ActiveState), C(UnitFileState)); empty values without systemd.
+  returned: success
+  type: dict
+  sample: {LoadState: loaded, ActiveState: inactive, UnitFileState: disabled}
+single_actions:
+  description: What retiring O(single_unit) takes (C(stop), C(disable), C(reset-failed)); empty once it is retired.
+  returned: success
+  type: list
+  elements: str
+  sample: [stop, disable]
+existing:
+  description: Names of the processes that hold a drop-in O(dropin_name) now (C(/etc/systemd/system/PREFIX@NAME.service.d/)).
+  returned: success
+  type: list
+  elements: str
+  sample: [default, push]
 queue_processes:
   description: For each queue, the processes serving it.
   returned: success
@@ -208,8 +232,11 @@ queue_processes:
   sample: {default: [default], push: [push], scheduler: [mailers]}
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils.env_file import is_secret
+from ansible_collections.fediops.mastodon.plugins.module_utils.service_apply import stop_actions
 from ansible_collections.fediops.mastodon.plugins.module_utils.sidekiq_plan import (
     SidekiqPlanError,
     build,
@@ -220,13 +247,37 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.sidekiq_plan impo
 RBENV_BUNDLE = "/home/mastodon/.rbenv/shims/bundle"
 
 
-def detect_bundle(module):
-    """The bundle the single Sidekiq unit runs, so the split processes use the same Ruby."""
+SINGLE_PROPERTIES = ("LoadState", "ActiveState", "UnitFileState")
+
+
+def read_single(module):
+    """The single Sidekiq unit as systemd sees it: ({property: value}, `systemctl show` text)."""
     systemctl = module.get_bin_path("systemctl")
     if not systemctl:
-        return RBENV_BUNDLE
-    rc, out, _err = module.run_command([systemctl, "show", "--property=LoadState,ExecStart", module.params["single_unit"]])
-    if rc != 0 or "LoadState=loaded" not in out:
+        return dict.fromkeys(SINGLE_PROPERTIES, ""), ""
+    rc, out, _err = module.run_command([systemctl, "show", "--property=%s,ExecStart" % ",".join(SINGLE_PROPERTIES),
+                                        "--", module.params["single_unit"]])
+    if rc != 0:
+        return dict.fromkeys(SINGLE_PROPERTIES, ""), ""
+    found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return dict((key, found.get(key, "")) for key in SINGLE_PROPERTIES), out
+
+
+def existing_processes(prefix, dropin_name, directory="/etc/systemd/system"):
+    """Names of the processes whose PREFIX@NAME.service.d/ holds the caller's drop-in."""
+    head, tail = prefix + "@", ".service.d"
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(entry[len(head):-len(tail)] for entry in entries
+                  if entry.startswith(head) and entry.endswith(tail) and len(entry) > len(head) + len(tail)
+                  and os.path.isfile(os.path.join(directory, entry, dropin_name + ".conf")))
+
+
+def detect_bundle(module, single, out):
+    """The bundle the single Sidekiq unit runs, so the split processes use the same Ruby."""
+    if single.get("LoadState") != "loaded":
         return RBENV_BUNDLE
     path = bundle_from_execstart(out)
     if path is None:
@@ -256,11 +307,13 @@ def main():
             unit_prefix=dict(type="str", default="mastodon-sidekiq"),
             scheduler=dict(type="bool", default=True),
             shutdown_timeout=dict(type="int", default=25),
+            dropin_name=dict(type="str", default="sidekiq-queues"),
         ),
         supports_check_mode=True,
     )
     processes = module.params["processes"]
-    bundle = module.params["bundle"] or detect_bundle(module)
+    single, single_show = read_single(module)
+    bundle = module.params["bundle"] or detect_bundle(module, single, single_show)
     # Secret-looking environment values must never reach the output, whatever the caller's no_log says.
     for environment in [module.params["common_environment"]] + [p.get("environment") for p in processes or []]:
         for key, value in (environment or {}).items():
@@ -284,7 +337,9 @@ def main():
         module.fail_json(msg="The Sidekiq plan cannot be used: " + str(exc), problems=exc.problems)
     for unit in result["present"]:
         unit.pop("secret_values")
-    module.exit_json(changed=False, bundle=bundle, **result)
+    existing = existing_processes(module.params["unit_prefix"], module.params["dropin_name"])
+    module.exit_json(changed=False, bundle=bundle, single=single, single_actions=stop_actions(single), existing=existing,
+                     **result)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: systemd_dropin
-short_description: Write or remove one systemd drop-in, and the unit's drop-in folder once it is empty
+short_description: Write or remove systemd drop-ins, and a unit's drop-in folder once it is empty
 description:
   - Renders O(settings) as a drop-in C(/etc/systemd/system/UNIT.d/NAME.conf) (root, 0644), written atomically, or
     removes it and then the folder if nothing else is left in it.
@@ -16,9 +16,30 @@ description:
 version_added: 0.1.0
 options:
   unit:
-    description: The unit, with its suffix (V(pgbouncer.service), V(mastodon-sidekiq@.service)).
+    description:
+      - The unit, with its suffix (V(pgbouncer.service), V(mastodon-sidekiq@.service)).
+      - One of O(unit) and O(dropins) is required.
     type: str
-    required: true
+  dropins:
+    description:
+      - Several units' drop-ins of the same O(name) in one call (one per Sidekiq process), instead of O(unit),
+        O(settings) and O(state). All are checked before any is written.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      unit:
+        description: The unit, with its suffix.
+        type: str
+        required: true
+      settings:
+        description: As O(settings).
+        type: dict
+        default: {}
+      state:
+        description: As O(state), which it defaults to.
+        type: str
+        choices: [present, absent]
   name:
     description: The drop-in's file name without V(.conf).
     type: str
@@ -39,12 +60,21 @@ attributes:
     details: Reports what would change.
   diff_mode:
     support: full
-    details: The drop-in's text before and after.
+    details: The drop-in's text before and after (one diff per changed drop-in with O(dropins)).
 author:
   - fediops maintainers (@fediops)
 """
 
 EXAMPLES = r"""
+- name: Give two Sidekiq processes their own command
+  fediops.mastodon.systemd_dropin:
+    name: sidekiq-queues
+    dropins:
+      - unit: mastodon-sidekiq@default.service
+        settings: {Service: {ExecStart: ["", "/usr/bin/bundle exec sidekiq -c 10 -q default"]}}
+      - unit: mastodon-sidekiq@push.service
+        settings: {Service: {ExecStart: ["", "/usr/bin/bundle exec sidekiq -c 5 -q push"]}}
+
 - name: Raise PgBouncer's open-file limit
   fediops.mastodon.systemd_dropin:
     unit: pgbouncer.service
@@ -57,12 +87,17 @@ EXAMPLES = r"""
 RETURN = r"""
 path:
   description: The drop-in's path.
-  returned: always
+  returned: with O(unit)
   type: str
 dropin_changed:
   description: The drop-in itself is (or would be) written or removed; false when only an empty folder goes.
-  returned: always
+  returned: with O(unit)
   type: bool
+dropins:
+  description: For each drop-in, C(unit), C(path) and C(dropin_changed).
+  returned: always
+  type: list
+  elements: dict
 """
 
 import os
@@ -73,54 +108,85 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.systemd_unit impo
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError, read_text, write_atomically
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            unit=dict(type="str", required=True),
-            name=dict(type="str", default="fediops"),
-            settings=dict(type="dict", default={}),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
+def _apply(module, unit, name, settings, state):
+    """Write or remove one drop-in: (changed, dropin_changed, path, diff)."""
     try:
-        path = dropin_path(p["unit"], p["name"])
-        after = render_dropin(p["settings"]) if p["state"] == "present" else ""
+        path = dropin_path(unit, name)
+        after = render_dropin(settings) if state == "present" else ""
         before = read_text(path)
     except (DropinError, TextFileError) as exc:
         module.fail_json(msg=str(exc))
     folder = os.path.dirname(path)
-    result = dict(changed=False, path=path)
-    dropin_changed = before != after if p["state"] == "present" else os.path.lexists(path)
-    if p["state"] == "present":
-        result["changed"] = before != after
-        if result["changed"] and not module.check_mode:
+    dropin_changed = before != after if state == "present" else os.path.lexists(path)
+    if state == "present":
+        changed = before != after
+        if changed and not module.check_mode:
             if not os.path.isdir(folder):
                 os.mkdir(folder, 0o700)
             write_atomically(path, after, mode=0o644, uid=0, gid=0)
         # The folder as the file task of earlier releases kept it: root's, 0755.
         if os.path.isdir(folder):
             folder_args = module.load_file_common_arguments(dict(path=folder, owner="root", group="root", mode="0755"))
-            result["changed"] = module.set_fs_attributes_if_different(folder_args, result["changed"])
+            changed = module.set_fs_attributes_if_different(folder_args, changed)
         if os.path.exists(path):
             file_args = module.load_file_common_arguments(dict(path=path, owner="root", group="root", mode="0644"))
-            result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+            changed = module.set_fs_attributes_if_different(file_args, changed)
     else:
-        result["changed"] = os.path.lexists(path)
+        changed = os.path.lexists(path)
         left = [entry for entry in (os.listdir(folder) if os.path.isdir(folder) else [])
                 if entry != os.path.basename(path)]
         if not module.check_mode:
-            if result["changed"]:
+            if changed:
                 os.unlink(path)
             if os.path.isdir(folder) and not left:
                 os.rmdir(folder)
-                result["changed"] = True
+                changed = True
         elif os.path.isdir(folder) and not left:
-            result["changed"] = True
+            changed = True
+    return changed, dropin_changed, path, dict(before=before, after=after, before_header=path, after_header=path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            unit=dict(type="str"),
+            name=dict(type="str", default="fediops"),
+            settings=dict(type="dict", default={}),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            dropins=dict(type="list", elements="dict", options=dict(
+                unit=dict(type="str", required=True),
+                settings=dict(type="dict", default={}),
+                state=dict(type="str", choices=["present", "absent"]),
+            )),
+        ),
+        required_one_of=[["unit", "dropins"]],
+        mutually_exclusive=[["unit", "dropins"]],
+        supports_check_mode=True,
+    )
+    p = module.params
+    wanted = [dict(unit=p["unit"], settings=p["settings"], state=p["state"])] if p["unit"] else [
+        dict(item, state=item["state"] or p["state"]) for item in p["dropins"]]
+    # Every drop-in is checked before the first is written: a bad one changes nothing.
+    for item in wanted:
+        try:
+            dropin_path(item["unit"], p["name"])
+            if item["state"] == "present":
+                render_dropin(item["settings"])
+        except DropinError as exc:
+            module.fail_json(msg=str(exc))
+    result = dict(changed=False, dropins=[])
+    diffs = []
+    for item in wanted:
+        changed, dropin_changed, path, diff = _apply(module, item["unit"], p["name"], item["settings"], item["state"])
+        result["changed"] = result["changed"] or changed
+        result["dropins"].append(dict(unit=item["unit"], path=path, dropin_changed=dropin_changed))
+        if diff["before"] != diff["after"]:
+            diffs.append(diff)
+    if p["unit"]:
+        result.update(path=result["dropins"][0]["path"], dropin_changed=result["dropins"][0]["dropin_changed"])
     if module._diff:
-        result["diff"] = dict(before=before, after=after, before_header=path, after_header=path)
-    module.exit_json(dropin_changed=dropin_changed, **result)
+        result["diff"] = diffs[0] if p["unit"] and diffs else diffs
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-from testinfra_helpers import adhoc, assert_no_secret_in_log, environ, http_get, main_pid, quote, run_ok, wait_for  # noqa: E402,F401
+from testinfra_helpers import (adhoc, assert_no_secret_in_log, environ, http_get, main_pid, quote, run_ok,  # noqa: E402,F401
+                               wait_for, what_changed)
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 REPORT = os.path.join(EPHEMERAL, "scale-report.json")
@@ -376,8 +377,10 @@ def test_a_pg_hba_rule_postgresql_cannot_read_is_put_back_before_any_reload(host
 SECRETS = ["site-Test:db/pass%1", "site-Test:admin/pass%2", "site-Test:stats/pass%3", "site-Test:sidekiq/pass%4"]
 
 
-def test_secrets_never_reach_the_converge_log():
-    assert_no_secret_in_log(os.path.join(EPHEMERAL, "ansible.log"), SECRETS, "fediops.mastodon.pgbouncer")
+@pytest.mark.parametrize("log", ["ansible.log", "fresh-preview.log", "fresh-run.log"])
+def test_secrets_never_reach_the_converge_log(log):
+    """converge and idempotence, and prepare's preview and first run on the fresh host."""
+    assert_no_secret_in_log(os.path.join(EPHEMERAL, log), SECRETS, "fediops.mastodon.pgbouncer")
 
 
 def test_pgbouncer_report_matches_the_running_pgbouncer(host, report):
@@ -420,24 +423,6 @@ def play(host, variables, log_name, *options):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     return output
-
-
-def what_changed(output):
-    """The tasks that reported a change, and the units fediops.mastodon.service_apply restarted or reloaded."""
-    tasks, units = set(), set()
-    task = None
-    for line in output.splitlines():
-        match = re.match(r"^TASK \[(.*)\] \**$", line)
-        if match:
-            task = match.group(1)
-            continue
-        match = re.match(r"^changed: \[[^\]]+\](?: => (\{.*\}))?$", line)
-        if match and task:
-            tasks.add(task)
-            result = json.loads(match.group(1)) if match.group(1) else {}
-            units.update("restart " + unit for unit in result.get("restarted", []))
-            units.update("reload " + unit for unit in result.get("reloaded", []))
-    return tasks, units
 
 
 def test_a_preview_of_a_change_names_exactly_what_the_real_run_changes(host):

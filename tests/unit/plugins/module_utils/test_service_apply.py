@@ -170,3 +170,65 @@ def test_a_oneshot_unit_is_never_restarted_but_still_reloaded():
     umbrella = dict(UNIT, Id="postgresql.service", Type="oneshot")
     assert sa.decide(umbrella, {"/hba": STARTED + 5}, reload_files=["/hba"])[0] == "reload"
     assert sa.decide(umbrella, {}, reload_files=["/hba"], pending=["/hba"])[0] == "reload"
+
+
+# Starting and stopping: what a unit that must (not) run needs, from its `systemctl show` dict.
+@pytest.mark.parametrize("active, file_state, stopped_before, actions", [
+    ("active", "enabled", False, []),
+    ("activating", "enabled", False, []),
+    ("inactive", "enabled", False, ["start"]),
+    ("failed", "disabled", False, ["start", "enable"]),
+    ("active", "disabled", False, ["enable"]),
+    # Static and indirect units have nothing to enable (a template instance without [Install]).
+    ("inactive", "static", False, ["start"]),
+    ("active", "indirect", False, []),
+    # Check mode: an earlier call of the run would stop it (the single mastodon-streaming.service that the group
+    # unit of the same name replaces), so the real run starts it again.
+    ("active", "enabled", True, ["start"]),
+])
+def test_start_actions(active, file_state, stopped_before, actions):
+    unit = {"Id": "u.service", "LoadState": "loaded", "ActiveState": active, "UnitFileState": file_state}
+    assert sa.start_actions(unit, stopped_before=stopped_before) == actions
+
+
+def test_a_unit_systemd_does_not_know_yet_is_started_and_enabled():
+    unit = {"Id": "mastodon-sidekiq@push.service", "LoadState": "not-found", "ActiveState": "inactive", "UnitFileState": ""}
+    assert sa.start_actions(unit) == ["start", "enable"]
+    assert sa.start_reason(unit) == "not installed yet"
+    assert sa.start_reason(dict(unit, LoadState="loaded")) == "was inactive"
+
+
+@pytest.mark.parametrize("active, file_state, actions", [
+    ("active", "enabled", ["stop", "disable"]),
+    ("inactive", "enabled", ["disable"]),
+    ("failed", "disabled", ["reset-failed"]),
+    ("inactive", "disabled", []),
+    ("deactivating", "linked", ["stop", "disable"]),
+    ("inactive", "static", []),
+])
+def test_stop_actions(active, file_state, actions):
+    assert sa.stop_actions({"ActiveState": active, "UnitFileState": file_state}) == actions
+
+
+def test_stop_targets_take_loaded_and_enabled_units_but_keep_the_wanted_and_templates():
+    loaded = ["mastodon-streaming@4000.service", "mastodon-streaming@4002.service", "mastodon-streaming.service"]
+    # An instance enabled at boot that is not loaded is listed by no systemctl command: only by its link.
+    links = ["mastodon-streaming@4003.service", "mastodon-streaming@.service", "mastodon-web.service"]
+    assert sa.stop_targets(["mastodon-streaming@*.service"], loaded, links, keep=["mastodon-streaming@4000.service"]) == [
+        "mastodon-streaming@4002.service", "mastodon-streaming@4003.service"]
+    assert sa.stop_targets(["mastodon-sidekiq.service"], ["mastodon-sidekiq.service"], []) == ["mastodon-sidekiq.service"]
+    assert sa.stop_targets(["mastodon-sidekiq.service"], [], []) == []
+
+
+def test_units_an_earlier_call_would_stop_are_read_from_pending_done():
+    done = ["pgbouncer.service /etc/pgbouncer/pgbouncer.ini", "mastodon-sidekiq.service stopped"]
+    assert sa.stopped_earlier(done) == {"mastodon-sidekiq.service"}
+    assert sa.is_pattern("mastodon-streaming@*.service") and not sa.is_pattern("mastodon-web.service")
+
+
+def test_a_unit_a_package_would_start_restarts_for_a_pending_dropin_and_reloads_for_a_pending_file():
+    unit = sa.package_started("pgbouncer.service")
+    dropin = "/etc/systemd/system/pgbouncer.service.d/fediops-limits.conf"
+    assert sa.decide(unit, {}, reload_files=["/ini"], pending=[dropin, "/ini"])[0] == "restart"
+    assert sa.decide(unit, {}, reload_files=["/ini"], pending=["/ini"])[0] == "reload"
+    assert sa.decide(unit, {}, reload_files=["/ini"]) == (None, "")

@@ -47,3 +47,24 @@ def test_a_secret_environment_value_is_refused_and_never_shown(run):
     code, result = run({"mastodon_version": "4.3.0", "processes": processes, "bundle": "/usr/bin/bundle"})
     assert code == 1
     assert "FIXTURE_API_TOKEN" in result["msg"] and "hunter2-token" not in json.dumps(result)
+
+
+def test_existing_processes_are_those_holding_the_roles_dropin(tmp_path):
+    for name, dropin in [("default", "sidekiq-queues.conf"), ("push", "sidekiq-queues.conf"), ("mine", "operator.conf")]:
+        (tmp_path / ("mastodon-sidekiq@%s.service.d" % name)).mkdir()
+        (tmp_path / ("mastodon-sidekiq@%s.service.d" % name) / dropin).write_text("[Service]\n")
+    (tmp_path / "mastodon-sidekiq.service.d").mkdir()
+    (tmp_path / "mastodon-sidekiq.service.d" / "sidekiq-queues.conf").write_text("[Service]\n")
+    assert module.existing_processes("mastodon-sidekiq", "sidekiq-queues", str(tmp_path)) == ["default", "push"]
+    assert module.existing_processes("mastodon-sidekiq", "sidekiq-queues", str(tmp_path / "none")) == []
+
+
+def test_the_single_units_state_comes_with_the_plan(run, monkeypatch):
+    show = ("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n"
+            "ExecStart={ path=/usr/local/bin/bundle ; argv[]=/usr/local/bin/bundle exec sidekiq ; }\n")
+    monkeypatch.setattr(module.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/bin/systemctl")
+    monkeypatch.setattr(module.AnsibleModule, "run_command", lambda self, argv, **kw: (0, show, ""))
+    code, result = run({"mastodon_version": "4.4.0"})
+    assert code == 0 and result["bundle"] == "/usr/local/bin/bundle"
+    assert result["single"] == {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}
+    assert result["single_actions"] == ["stop", "disable"]

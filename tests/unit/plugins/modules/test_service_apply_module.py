@@ -1,0 +1,174 @@
+"""service_apply module against a stand-in for systemctl: what a preview names on a fresh host is what the real
+run then does (starts of units not there yet, the restart of a unit a package starts, a unit stopped and started
+again), and the real run's order (stop, enable, start, restart)."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import pytest
+
+from ansible_collections.fediops.mastodon.plugins.modules import service_apply as module
+
+OLD = "Tue 2026-12-01 14:00:00.000000 UTC"
+
+
+class FakeSystemd:
+    """Units as `systemctl show` describes them, and the commands the module ran."""
+
+    def __init__(self, units, files=()):
+        self.units = {name: dict({"Id": name, "Type": "simple", "LoadState": "loaded", "ActiveState": "inactive",
+                                  "ActiveEnterTimestamp": "", "NeedDaemonReload": "no", "UnitFileState": "disabled",
+                                  "FragmentPath": "", "DropInPaths": "", "EnvironmentFiles": ""}, **props)
+                      for name, props in units.items()}
+        self.files = set(files)  # unit files on disk: a unit with one is loaded when looked at
+        self.commands = []
+
+    def unit(self, name):
+        if name not in self.units:
+            state = "loaded" if any(name == f or name.split("@")[0] + "@." + name.rsplit(".", 1)[-1] == f
+                                    for f in self.files) else "not-found"
+            self.units[name] = {"Id": name, "Type": "simple", "LoadState": state, "ActiveState": "inactive",
+                                "ActiveEnterTimestamp": "", "NeedDaemonReload": "no",
+                                "UnitFileState": "disabled" if state == "loaded" else "", "FragmentPath": "",
+                                "DropInPaths": "", "EnvironmentFiles": ""}
+        return self.units[name]
+
+    def run(self, argv, check_rc=False, **_kwargs):
+        assert argv[0] == "systemctl"
+        verb, rest = argv[1], [a for a in argv[2:] if a != "--"]
+        names = [a for a in rest if not a.startswith("--")]
+        if verb != "show" and verb != "list-units":
+            self.commands.append(" ".join([verb] + names))
+        if verb == "list-units":
+            state = [a for a in rest if a.startswith("--state=")]
+            listed = [u for u in self.units.values() if u["LoadState"] == "loaded"
+                      and any(fnmatch.fnmatchcase(u["Id"], p) for p in names)
+                      and (not state or u["ActiveState"] == "active")]
+            return 0, "".join("%s loaded %s x y\n" % (u["Id"], u["ActiveState"]) for u in listed), ""
+        if verb == "show":
+            return 0, "\n".join("\n".join("%s=%s" % kv for kv in self.unit(n).items()) + "\n" for n in names), ""
+        for name in names:
+            unit = self.unit(name) if verb != "daemon-reload" else None
+            if verb in ("start", "restart"):
+                unit.update(ActiveState="active", ActiveEnterTimestamp="Tue 2026-12-01 15:00:00.000000 UTC")
+            elif verb == "stop":
+                unit.update(ActiveState="inactive", ActiveEnterTimestamp="")
+            elif verb == "enable":
+                unit["UnitFileState"] = "enabled"
+            elif verb == "disable":
+                unit["UnitFileState"] = "disabled"
+        return 0, "", ""
+
+
+@pytest.fixture
+def systemd(monkeypatch, tmp_path):
+    def make(units, files=(), links=()):
+        fake = FakeSystemd(units, files)
+        monkeypatch.setattr(module.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run(argv, **kw))
+        monkeypatch.setattr(module, "_enabled_links", lambda: set(links))
+        return fake
+    return make
+
+
+def args(tmp_path, **kwargs):
+    return dict(kwargs, state_dir=str(tmp_path / "state"))
+
+
+def test_a_preview_on_a_fresh_host_names_the_starts_of_units_not_there_yet(systemd, run_module, tmp_path):
+    systemd({"mastodon-sidekiq.service": {"ActiveState": "active", "UnitFileState": "enabled",
+                                          "ActiveEnterTimestamp": OLD}})
+    units = ["mastodon-sidekiq@default.service", "mastodon-sidekiq@push.service"]
+    code, result, _ = run_module(module, args(tmp_path, start=units, _ansible_check_mode=True,
+                                              pending_files=["/etc/systemd/system/mastodon-sidekiq@.service"]))
+    assert code == 0 and result["changed"]
+    assert result["started"] == units and result["enabled"] == units and result["restarted"] == []
+    assert result["reasons"]["mastodon-sidekiq@push.service"] == "not installed yet"
+
+
+def test_the_real_run_starts_them_after_reading_the_new_unit_file(systemd, run_module, tmp_path):
+    fake = systemd({"mastodon-sidekiq.service": {"ActiveState": "active", "UnitFileState": "enabled",
+                                                 "ActiveEnterTimestamp": OLD}},
+                   files=["mastodon-sidekiq@.service"])
+    units = ["mastodon-sidekiq@default.service", "mastodon-sidekiq@push.service"]
+    code, result, _ = run_module(module, args(tmp_path, start=units))
+    assert code == 0 and result["started"] == units and result["restarted"] == []
+    assert fake.commands == ["enable " + " ".join(units), "start " + " ".join(units)]
+    code, result, _ = run_module(module, args(tmp_path, start=units))
+    assert code == 0 and not result["changed"] and fake.commands[2:] == []
+
+
+def test_a_unit_without_a_file_fails_the_real_run_naming_it(systemd, run_module, tmp_path):
+    systemd({})
+    code, result, _ = run_module(module, args(tmp_path, start=["mastodon-web.service"]))
+    assert code == 1 and "mastodon-web.service cannot start" in result["msg"] and "not-found" in result["msg"]
+
+
+def test_a_unit_a_package_would_start_is_predicted_restarted_as_the_real_run_does(systemd, run_module, tmp_path):
+    systemd({})
+    dropin = "/etc/systemd/system/pgbouncer.service.d/fediops-limits.conf"
+    code, result, _ = run_module(module, args(
+        tmp_path, start=["pgbouncer.service"], package_started=["pgbouncer.service"], reload_files=["/etc/pgbouncer/x.ini"],
+        pending_files=[dropin, "/etc/pgbouncer/x.ini"], _ansible_check_mode=True))
+    assert code == 0 and result["started"] == [] and result["restarted"] == ["pgbouncer.service"]
+    # Reported once: a later call of the run does not name it again for the same files.
+    assert "pgbouncer.service %s" % dropin in result["ansible_facts"]["fediops_pending_done"]
+
+
+def test_a_unit_stopped_by_an_earlier_call_is_started_again_and_never_restarted(systemd, run_module, tmp_path):
+    systemd({"mastodon-streaming.service": {"ActiveState": "active", "UnitFileState": "enabled",
+                                            "ActiveEnterTimestamp": OLD}})
+    env = "/home/mastodon/live/.env.production"
+    code, first, _ = run_module(module, args(tmp_path, stop=["mastodon-streaming.service"], _ansible_check_mode=True))
+    assert code == 0 and first["stopped"] == ["mastodon-streaming.service"]
+    done = first["ansible_facts"]["fediops_pending_done"]
+    code, result, _ = run_module(module, args(tmp_path, start=["mastodon-streaming.service"], pending_done=done,
+                                              _ansible_check_mode=True))
+    assert code == 0 and result["started"] == ["mastodon-streaming.service"]
+    # Mastodon's restart of every unit on an older .env.production leaves it alone: the real run stopped it.
+    code, result, _ = run_module(module, args(tmp_path, units=["mastodon-streaming*.service"], restart_files=[env],
+                                              pending_files=[env], pending_done=done, _ansible_check_mode=True))
+    assert code == 0 and result["restarted"] == [] and not result["changed"]
+    code, result, _ = run_module(module, args(tmp_path, units=["mastodon-streaming*.service"], restart_files=[env],
+                                              pending_files=[env], _ansible_check_mode=True))
+    assert result["restarted"] == ["mastodon-streaming.service"]
+
+
+def test_stop_takes_patterns_and_keeps_the_units_to_start(systemd, run_module, tmp_path):
+    running = {"ActiveState": "active", "UnitFileState": "enabled", "ActiveEnterTimestamp": OLD}
+    fake = systemd({"mastodon-streaming@4000.service": running, "mastodon-streaming@4002.service": running,
+                    "mastodon-streaming@4003.service": {"ActiveState": "failed"}},
+                   links=["mastodon-streaming@4004.service"])
+    fake.units["mastodon-streaming@4004.service"] = dict(fake.unit("mastodon-streaming@4004.service"),
+                                                         LoadState="loaded", UnitFileState="enabled")
+    code, result, _ = run_module(module, args(tmp_path, start=["mastodon-streaming@4000.service"],
+                                              stop=["mastodon-streaming@*.service"]))
+    assert code == 0 and result["stopped"] == ["mastodon-streaming@4002.service"]
+    assert result["disabled"] == ["mastodon-streaming@4002.service", "mastodon-streaming@4004.service"]
+    assert fake.commands == ["stop mastodon-streaming@4002.service",
+                             "disable mastodon-streaming@4002.service mastodon-streaming@4004.service",
+                             "reset-failed mastodon-streaming@4003.service"]
+
+
+def test_a_running_unit_to_start_restarts_on_a_newer_dropin_and_quiet_goes_first(systemd, run_module, tmp_path):
+    dropin = tmp_path / "x.conf"
+    dropin.write_text("[Service]\n")
+    running = {"ActiveState": "active", "UnitFileState": "enabled", "ActiveEnterTimestamp": OLD,
+               "DropInPaths": str(dropin)}
+    fake = systemd({"mastodon-sidekiq@push.service": running, "mastodon-web.service": running})
+    code, result, _ = run_module(module, args(tmp_path, start=["mastodon-sidekiq@push.service"],
+                                              units=["mastodon-web.service"], quiet=["mastodon-sidekiq*"]))
+    assert code == 0 and result["started"] == [] and result["restarted"] == ["mastodon-sidekiq@push.service",
+                                                                            "mastodon-web.service"]
+    assert fake.commands == ["kill mastodon-sidekiq@push.service", "restart mastodon-sidekiq@push.service",
+                             "restart mastodon-web.service"]
+
+
+def test_a_preview_names_the_stop_of_a_unit_its_package_would_start(systemd, run_module, tmp_path):
+    """metrics: the exporter package starts its own exporter, which the role turns off."""
+    systemd({})
+    unit = "prometheus-redis-exporter.service"
+    code, result, _ = run_module(module, args(tmp_path, stop=[unit], package_started=[unit], _ansible_check_mode=True))
+    assert code == 0 and result["stopped"] == [unit] and result["disabled"] == [unit]
+    code, result, _ = run_module(module, args(tmp_path, stop=[unit], _ansible_check_mode=True))
+    assert code == 0 and not result["changed"]
