@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import inputs
 from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import ConnectionPlanError, plan
-from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import (MastodonSourceError, parse_version,
-                                                                                      url_host)
+from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import (
+    MastodonSourceError, parse_version, url_host)
 from ansible_collections.fediops.mastodon.plugins.module_utils.site_plan import demand_input
 
 GROUPS = {"primary": "mastodon_db_primary", "replica": "mastodon_db_replica", "app": "mastodon_app",
@@ -248,8 +248,8 @@ def layout(data):
             runs(host, "pgbouncer")
         for host in apps:
             if placement == "app" or host == primary:
-                end = {"host": host, "local": True, "port": int((hosts_in.get(host) or {}).get("pgbouncer", {})
-                                                                 .get("listen_port") or 6432)}
+                listen_port = ((hosts_in.get(host) or {}).get("pgbouncer", {})).get("listen_port")
+                end = {"host": host, "local": True, "port": int(listen_port or 6432)}
             else:
                 end = {"host": primary, "local": False, "address": primary_reached,
                        "port": int(primary_plan.get("listen_port") or 6432)}

@@ -65,8 +65,6 @@ def sql(host, query, db="mastodon_production", check=True):
     return host.run(cmd)
 
 
-
-
 def streaming(pair):
     return sql(pair.primary, "SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s' "
                              "AND state = 'streaming'" % pair.slot, db="postgres") == "1"

@@ -11,7 +11,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest

@@ -348,7 +348,8 @@ def test_a_fresh_cluster_is_replaced_without_force_but_user_data_is_not():
 
 def test_production_adapter():
     assert rr.production_adapter(DATABASE_YML_HEAD + "production:\n  <<: *default\n  adapter: postgresql\n") == "postgresql"
-    makara = rr.replace_production_section(DATABASE_YML_HEAD + "production:\n  <<: *default\n", rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
+    makara = rr.replace_production_section(DATABASE_YML_HEAD + "production:\n  <<: *default\n",
+                                           rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
     assert rr.production_adapter(makara) == "postgresql_makara"
     # An adapter of another section does not count.
     assert rr.production_adapter("production:\n  database: x\ntest:\n  adapter: postgresql_makara\n") is None

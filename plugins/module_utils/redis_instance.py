@@ -1,14 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: fediops.mastodon contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A second Redis (or Valkey) instance for Mastodon, as pure functions: its cache, or Sidekiq's own Redis.
+"""An extra Redis (or Valkey) instance beside Mastodon's main Redis, as pure functions.
 
-One instance model serves both purposes (PURPOSES): the same unit template, files, checks and live
-changes; the purpose decides persistence, the eviction policy, and the environment keys Mastodon reads
-(CACHE_REDIS_* or SIDEKIQ_REDIS_*).
+Two callers use the model as equals: the role redis_cache (Mastodon's cache) and the role sidekiq_redis
+(Sidekiq's own Redis). Each gives the instance's fields (FIELDS) from its own variables, the purpose (PURPOSES),
+and its variable names (variables()), which every message uses: a refusal names the variable the operator
+set. The purpose decides persistence, the eviction policy, and the environment keys Mastodon reads
+(CACHE_REDIS_* or SIDEKIQ_REDIS_*); the rest (the unit template, the files, the checks, the live changes) is
+one code path.
 
-Everything here takes plain values and returns plain values: the role's filters, the modules
-(redis_cache_config, redis_cli) and the unit tests call the same code. Nothing talks to Redis by
+Everything here takes plain values and returns plain values: the filters, the modules
+(redis_instance_config, redis_cli) and the unit tests call the same code. Nothing talks to Redis by
 itself; sync_live() runs redis-cli through the caller's `run` function.
 """
 
@@ -36,7 +39,7 @@ MEMORY_UNITS = {
 MEMORY_RE = re.compile(r"(?P<digits>[0-9]+)(?P<unit>[A-Za-z]*)")
 # Redis stores memory settings in an unsigned long long.
 MAX_MEMORY_VALUE = 2 ** 64 - 1
-# Below this Redis itself warns that it may not work; a cache that small is a typo.
+# Below this Redis itself warns that it may not work; a limit that small is a typo.
 MIN_MAXMEMORY = 1024 ** 2
 
 EVICTION_POLICIES = (
@@ -51,7 +54,7 @@ EVICTION_POLICIES = (
 )
 
 # Settings that CONFIG SET changes in the running server (Redis 7.0 and later, Valkey 8).
-# Anything else restarts the cache instance. bind and port can be set live since 7.0 too, but a
+# Anything else restarts the instance. bind and port can be set live since 7.0 too, but a
 # new listener is rare and a restart makes the process, the file and systemd agree for certain.
 LIVE_SETTINGS = frozenset((
     "maxmemory",
@@ -96,6 +99,8 @@ MANAGED_SETTINGS = frozenset((
     "dbfilename", "save", "appendonly", "maxmemory", "maxmemory-policy", "requirepass", "include",
     "unixsocket", "user", "aclfile", "rename-command",
 ))
+# The managed settings that a field of the instance sets (the rest are fixed: dir, save, supervised, ...).
+SETTING_FIELDS = {"bind": "bind", "port": "port", "maxmemory": "maxmemory", "maxmemory-policy": "maxmemory_policy"}
 # Lines of the file that are structure, not settings to compare.
 STRUCTURE_SETTINGS = frozenset(("include",))
 SETTING_NAME_RE = re.compile(r"[a-z][a-z0-9-]*")
@@ -133,23 +138,31 @@ VALKEY_MIN_DEBIAN = 13
 ENV_PART_KEYS = ("CACHE_REDIS_HOST", "CACHE_REDIS_PORT", "CACHE_REDIS_PASSWORD", "CACHE_REDIS_DB")
 ENV_ALL_KEYS = ("CACHE_REDIS_URL",) + ENV_PART_KEYS + ("CACHE_REDIS_USER",)
 
+# The fields of one instance, as a caller gives them: a role's variables are its prefix and the field
+# (redis_cache_port, sidekiq_redis_port). A direct caller of the problems filter names them as they are here.
+FIELDS = ("state", "server", "instance_name", "port", "bind", "maxmemory", "maxmemory_policy", "password",
+          "env_style", "env_host", "main_port", "settings", "point_mastodon", "mastodon_env_file", "mastodon_user")
+
 # What each purpose changes. `cache`: everything may be lost, so no saving, and a limit at which Redis
 # evicts. `sidekiq`: Sidekiq's queues, schedules and retries, which must survive a restart and must never
 # be evicted (Mastodon's docs: noeviction), so RDB snapshots with Redis's default rules and an AOF written
-# every second, and maxmemory 0 (no limit) allowed. `variables` is the role whose variable names the
-# messages use; `env_prefix` the prefix of the keys Mastodon reads (lib/mastodon/redis_configuration.rb).
+# every second, and maxmemory 0 (no limit) allowed. `fixed` holds the fields a purpose sets itself, which its
+# caller has no variable for; `env_prefix` is the prefix of the keys Mastodon reads
+# (lib/mastodon/redis_configuration.rb).
 PURPOSES = {
     "cache": {
-        "variables": "redis_cache_",
         "env_prefix": "CACHE_",
         "title": "Mastodon's cache",
         "persistent": False,
+        "default_policy": "allkeys-lru",
+        "fixed": {},
     },
     "sidekiq": {
-        "variables": "sidekiq_redis_",
         "env_prefix": "SIDEKIQ_",
         "title": "Sidekiq's Redis",
         "persistent": True,
+        "default_policy": "noeviction",
+        "fixed": {"maxmemory_policy": "noeviction"},
     },
 }
 # Redis 7's own default save rules: after 3600 s with 1 change, 300 s with 100, 60 s with 10000.
@@ -157,11 +170,26 @@ PERSISTENT_SAVE = "3600 1 300 100 60 10000"
 
 
 def purpose_of(params):
-    """The purpose of a request (`cache` when none is given); raises RedisCacheError for an unknown one."""
+    """The purpose of a request (`cache` when none is given); raises RedisInstanceError for an unknown one."""
     purpose = (params or {}).get("purpose") or "cache"
     if purpose not in PURPOSES:
-        raise RedisCacheError("purpose %r: use %s" % (purpose, " or ".join(sorted(PURPOSES))))
+        raise RedisInstanceError("purpose %r: use %s" % (purpose, " or ".join(sorted(PURPOSES))))
     return purpose
+
+
+def variables(purpose, caller):
+    """{field: the caller's variable} for each field a caller of `purpose` sets: `caller` is its variable prefix
+    without the final `_` (its role's name, such as sidekiq_redis). Fields the purpose fixes have none."""
+    if purpose not in PURPOSES:
+        raise RedisInstanceError("purpose %r: use %s" % (purpose, " or ".join(sorted(PURPOSES))))
+    if not isinstance(caller, str) or not re.fullmatch(r"[a-z][a-z0-9_]*[a-z0-9]", caller):
+        raise RedisInstanceError("caller %r: give the prefix of the caller's variables, such as redis_cache" % (caller,))
+    return dict((field, "%s_%s" % (caller, field)) for field in FIELDS if field not in PURPOSES[purpose]["fixed"])
+
+
+def maxmemory_policy(params):
+    """The eviction policy asked for, or the purpose's own when none is."""
+    return params.get("maxmemory_policy") or PURPOSES[purpose_of(params)]["default_policy"]
 
 
 def env_keys(purpose="cache"):
@@ -170,32 +198,36 @@ def env_keys(purpose="cache"):
     return tuple(prefix + part for part in ("URL", "HOST", "PORT", "PASSWORD", "DB", "USER"))
 
 
-class RedisCacheError(ValueError):
-    """A value Redis (or this role) would refuse."""
+class RedisInstanceError(ValueError):
+    """A value Redis (or this model) would refuse."""
+
+
+# The name before the model was neutral; code that catches it keeps working.
+RedisCacheError = RedisInstanceError
 
 
 def parse_memory(value):
     """Return the number of bytes Redis reads from a memory setting such as `100mb` or `1gb`."""
     if isinstance(value, bool):
-        raise RedisCacheError("%r is not a memory size" % (value,))
+        raise RedisInstanceError("%r is not a memory size" % (value,))
     if isinstance(value, int):
         if value < 0:
-            raise RedisCacheError("%d is negative; memory sizes are 0 or more bytes" % value)
+            raise RedisInstanceError("%d is negative; memory sizes are 0 or more bytes" % value)
         return value
     # Not stripped: the role writes the value it checked into the config file as it is.
     text = str(value)
     match = MEMORY_RE.fullmatch(text)
     if not match:
-        raise RedisCacheError(
+        raise RedisInstanceError(
             "%r is not a memory size Redis understands: use bytes or a number with one of the units "
             "b, k, kb, m, mb, g, gb (for example 256mb)" % (value,))
     unit = match.group("unit").lower()
     if unit not in MEMORY_UNITS:
-        raise RedisCacheError(
+        raise RedisInstanceError(
             "%r has the unit %r; Redis knows b, k (1000), kb (1024), m, mb, g and gb" % (value, match.group("unit")))
     result = int(match.group("digits")) * MEMORY_UNITS[unit]
     if result > MAX_MEMORY_VALUE:
-        raise RedisCacheError("%r is more than Redis can store (%d bytes)" % (value, MAX_MEMORY_VALUE))
+        raise RedisInstanceError("%r is more than Redis can store (%d bytes)" % (value, MAX_MEMORY_VALUE))
     return result
 
 
@@ -238,7 +270,7 @@ def is_loopback(entry):
 
 
 def server_paths(server, instance):
-    """Unit, config files, data dir, log and pidfile of one cache instance."""
+    """Unit, config files, data dir, log and pidfile of one instance."""
     info = SERVERS[server]
     name = "%s-%s" % (info["conf_prefix"], instance)
     return {
@@ -261,17 +293,22 @@ def server_paths(server, instance):
 def problems(params):
     """Sentences naming what is wrong and what to change; empty when the request is sound.
 
-    `params` keys: server, distribution, distribution_major, instance_name, port, main_port, bind,
-    maxmemory, maxmemory_policy, env_style, env_host, password, settings, mem_total_bytes (optional).
+    `params` keys: purpose, server, distribution, distribution_major, instance_name, port, main_port, bind,
+    maxmemory, maxmemory_policy (optional: the purpose's own), env_style, env_host, password (whether one is
+    set), settings, mem_total_bytes (optional), state and point_mastodon (optional), and `variables`: the
+    caller's name of each field ({field: variable}, as variables() gives them), which the sentences use. A
+    field without a name there is named as it is in FIELDS.
     """
+    names = dict((field, field) for field in FIELDS)
+    names.update((params or {}).get("variables") or {})
     try:
         purpose = purpose_of(params)
-    except RedisCacheError:
-        return ["redis_cache_purpose is %r; use cache or sidekiq." % (params.get("purpose"),)]
+    except RedisInstanceError:
+        return ["The purpose is %r; use cache or sidekiq." % (params.get("purpose"),)]
     found = []
     server = params.get("server")
     if server not in SERVERS:
-        found.append("redis_cache_server is %r; use redis or valkey." % (server,))
+        found.append("%s is %r; use redis or valkey." % (names["server"], server))
     elif server == "valkey":
         distribution = str(params.get("distribution") or "")
         try:
@@ -280,107 +317,128 @@ def problems(params):
             major = 0
         if distribution != "Debian" or major < VALKEY_MIN_DEBIAN:
             found.append(
-                "redis_cache_server is valkey, but this host runs %s %s; Debian ships valkey-server from "
-                "Debian %d (trixie) on. Use redis_cache_server: redis here."
-                % (distribution or "an unknown system", params.get("distribution_major"), VALKEY_MIN_DEBIAN))
+                "%s is valkey, but this host runs %s %s; Debian ships valkey-server from Debian %d (trixie) on. "
+                "Use %s: redis here."
+                % (names["server"], distribution or "an unknown system", params.get("distribution_major"),
+                   VALKEY_MIN_DEBIAN, names["server"]))
 
     name = str(params.get("instance_name") or "")
     if not INSTANCE_NAME_RE.fullmatch(name):
         found.append(
-            "redis_cache_instance_name is %r; use 1 to 32 letters, digits, - or _ (it names the unit "
-            "and the files)." % name)
+            "%s is %r; use 1 to 32 letters, digits, - or _ (it names the unit and the files)."
+            % (names["instance_name"], name))
 
     # Debian's units run the server as its own user without CAP_NET_BIND_SERVICE (Debian 12's redis-server@:
     # User=redis, an empty CapabilityBoundingSet=): a port below 1024 cannot be bound. A boolean is never a
     # port (YAML's true would be port 1).
-    found.extend(inputs.problems([["redis_cache_port", "unprivileged_port", params.get("port")],
-                                  ["redis_cache_main_port", "port", params.get("main_port")]]))
+    found.extend(inputs.problems([[names["port"], "unprivileged_port", params.get("port")],
+                                  [names["main_port"], "port", params.get("main_port")]]))
     port = inputs.whole(params.get("port"))
     main_port = inputs.whole(params.get("main_port"))
     if port is not None and port == main_port:
         found.append(
-            "redis_cache_port is %d, the port of the main Redis (redis_cache_main_port %d); this instance needs "
-            "its own port, for example 6380." % (port, main_port))
+            "%s is %d, the port of the main Redis (%s %d); this instance needs its own port, for example %d."
+            % (names["port"], port, names["main_port"], main_port, 6380 if purpose == "cache" else 6381))
 
     bind = params.get("bind") or []
-    bind_problems = inputs.problems([["redis_cache_bind", "redis_bind_list", bind]])
+    bind_problems = inputs.problems([[names["bind"], "redis_bind_list", bind]])
     found.extend(bind_problems)
     # Only entries that are addresses go further: the rest are refused above, and quoted nowhere else.
     bind = [] if bind_problems else bind
     public = [b for b in bind if not is_loopback(b)]
     if public and not params.get("password"):
         found.append(
-            "redis_cache_bind includes %s, which is not loopback, and redis_cache_password is empty; set a "
-            "password or bind to 127.0.0.1 only." % ", ".join(public))
+            "%s includes %s, which is not loopback, and %s is empty; set a password or bind to 127.0.0.1 only."
+            % (names["bind"], ", ".join(public), names["password"]))
 
     try:
         maxmemory = parse_memory(params.get("maxmemory"))
-    except RedisCacheError as exc:
-        found.append("redis_cache_maxmemory: %s." % exc)
+    except RedisInstanceError as exc:
+        found.append("%s: %s." % (names["maxmemory"], exc))
     else:
         if purpose == "sidekiq" and maxmemory == 0:
             pass
         elif purpose == "sidekiq" and maxmemory < MIN_MAXMEMORY:
             found.append(
-                "redis_cache_maxmemory is %s (%d bytes); Sidekiq's Redis takes 0 (no limit: a full host then "
-                "fails writes rather than losing jobs) or a limit of at least 1mb." % (params.get("maxmemory"), maxmemory))
+                "%s is %s (%d bytes); Sidekiq's Redis takes 0 (no limit: a full host then fails writes rather than "
+                "losing jobs) or a limit of at least 1mb." % (names["maxmemory"], params.get("maxmemory"), maxmemory))
         elif maxmemory < MIN_MAXMEMORY:
             found.append(
-                "redis_cache_maxmemory is %s (%d bytes); a cache needs a limit of at least 1mb, and 0 would "
-                "mean no limit at all. Set it to the memory the cache may use, for example 256mb."
-                % (params.get("maxmemory"), maxmemory))
+                "%s is %s (%d bytes); a cache needs a limit of at least 1mb, and 0 would mean no limit at all. Set "
+                "it to the memory the cache may use, for example 256mb."
+                % (names["maxmemory"], params.get("maxmemory"), maxmemory))
         total = params.get("mem_total_bytes")
         if total and maxmemory > total:
             found.append(
-                "redis_cache_maxmemory is %s (%s), more than this host's memory (%s); lower it."
-                % (params.get("maxmemory"), human_bytes(maxmemory), human_bytes(total)))
+                "%s is %s (%s), more than this host's memory (%s); lower it."
+                % (names["maxmemory"], params.get("maxmemory"), human_bytes(maxmemory), human_bytes(total)))
 
-    policy = params.get("maxmemory_policy")
-    if policy not in EVICTION_POLICIES:
-        found.append(
-            "redis_cache_maxmemory_policy is %r; use one of %s (allkeys-lru suits a cache)."
-            % (policy, ", ".join(EVICTION_POLICIES)))
-    elif purpose == "sidekiq":
-        if policy != "noeviction":
-            found.append(
-                "redis_cache_maxmemory_policy is %s: at its memory limit Redis would evict keys, and with them "
-                "queued jobs, schedules and retries. Sidekiq's Redis needs noeviction." % policy)
-    elif policy == "noeviction":
-        found.append(
-            "redis_cache_maxmemory_policy is noeviction: a full cache would answer every write with an OOM "
-            "error instead of dropping old entries. Use allkeys-lru or allkeys-lfu.")
+    found.extend(_policy_problems(purpose, maxmemory_policy(params), names))
 
     style = params.get("env_style")
     if style not in ("url", "parts"):
-        found.append("redis_cache_env_style is %r; use url or parts." % (style,))
+        found.append("%s is %r; use url or parts." % (names["env_style"], style))
     env_host = params.get("env_host")
-    host_problems = [] if env_host in ("localhost",) else inputs.problems([["redis_cache_env_host", "ip", env_host]])
+    host_problems = [] if env_host in ("localhost",) else inputs.problems([[names["env_host"], "ip", env_host]])
     if env_host is None or env_host == "":
-        found.append("redis_cache_env_host is empty; set the address Mastodon connects to, for example 127.0.0.1.")
+        found.append("%s is empty; set the address Mastodon connects to, for example 127.0.0.1." % names["env_host"])
     elif host_problems:
         # It ends up in CACHE_REDIS_URL (or _HOST): an address, without a zone id, or localhost.
         found.extend(host_problems)
     elif bind and not _reaches(env_host, bind):
         found.append(
-            "redis_cache_env_host is %s, but the instance listens only on %s (redis_cache_bind): Mastodon could not "
-            "connect. Point it at one of those addresses." % (env_host, ", ".join(_bind_address(str(b)) for b in bind)))
+            "%s is %s, but the instance listens only on %s (%s): Mastodon could not connect. Point it at one of "
+            "those addresses." % (names["env_host"], env_host, ", ".join(_bind_address(str(b)) for b in bind),
+                                  names["bind"]))
 
-    for key, value in sorted((params.get("settings") or {}).items()):
+    found.extend(_settings_problems(params.get("settings") or {}, names, PURPOSES[purpose]["fixed"]))
+
+    # Sidekiq's Redis holds jobs: it goes only after Mastodon points away from it and its jobs moved back,
+    # which is the caller's own work (point_mastodon).
+    if (PURPOSES[purpose]["persistent"] and params.get("state") == "absent"
+            and str(params.get("point_mastodon")).strip().lower() in ("false", "no", "off", "0")):
+        found.append(
+            "%s absent needs %s true: Mastodon must be pointed back at the main Redis and the jobs moved there "
+            "before the instance and its data are deleted." % (names["state"], names["point_mastodon"]))
+    return found
+
+
+def _policy_problems(purpose, policy, names):
+    # A purpose that fixes the policy gives its caller no variable for it: the message names the setting.
+    name = names.get("maxmemory_policy") if "maxmemory_policy" not in PURPOSES[purpose]["fixed"] else "maxmemory-policy"
+    if policy not in EVICTION_POLICIES:
+        return ["%s is %r; use one of %s (allkeys-lru suits a cache)." % (name, policy, ", ".join(EVICTION_POLICIES))]
+    if purpose == "sidekiq" and policy != "noeviction":
+        return ["%s is %s: at its memory limit Redis would evict keys, and with them queued jobs, schedules and "
+                "retries. Sidekiq's Redis needs noeviction." % (name, policy)]
+    if purpose == "cache" and policy == "noeviction":
+        return ["%s is noeviction: a full cache would answer every write with an OOM error instead of dropping old "
+                "entries. Use allkeys-lru or allkeys-lfu." % name]
+    return []
+
+
+def _settings_problems(settings, names, fixed):
+    found = []
+    for key, value in sorted(settings.items()):
         lowered = str(key).lower()
         if not SETTING_NAME_RE.fullmatch(lowered):
-            found.append("redis_cache_settings has %r, which is not a Redis setting name." % (key,))
+            found.append("%s has %r, which is not a Redis setting name." % (names["settings"], key))
         elif lowered in SECRET_SETTINGS:
             found.append(
-                "redis_cache_settings sets %s, a password: the settings file is shown in diffs and kept readable; "
-                "use redis_cache_password (requirepass), which goes to the root-only secret file." % lowered)
+                "%s sets %s, a password: the settings file is shown in diffs and kept readable; use %s "
+                "(requirepass), which goes to the root-only secret file." % (names["settings"], lowered, names["password"]))
         elif lowered in MANAGED_SETTINGS:
-            found.append(
-                "redis_cache_settings sets %s, which the role manages itself; use its own variable "
-                "(redis_cache_port, redis_cache_bind, redis_cache_maxmemory, ...) or drop it." % lowered)
+            field = SETTING_FIELDS.get(lowered)
+            if field in fixed:
+                why = "but this instance always runs with %s %s: drop it" % (lowered, fixed[field])
+            elif field:
+                why = "which comes from %s: set that instead and drop it here" % names[field]
+            else:
+                why = "which the instance model sets itself: drop it"
+            found.append("%s sets %s, %s." % (names["settings"], lowered, why))
         elif value is None or "\n" in str(value):
-            found.append("redis_cache_settings.%s has no usable value (%r)." % (lowered, value))
-    variables = PURPOSES[purpose]["variables"]
-    return [sentence.replace("redis_cache_", variables) for sentence in found]
+            found.append("%s.%s has no usable value (%r)." % (names["settings"], lowered, value))
+    return found
 
 
 def conf_quote(value):
@@ -407,7 +465,7 @@ def conf_quote(value):
 
 
 def directives(params):
-    """The cache's settings in config file order: a list of [name, rendered value] pairs.
+    """The instance's settings in config file order: a list of [name, rendered value] pairs.
 
     The password is not among them: it lives in its own file (see secret_directives) so that the
     main file's diff can be shown.
@@ -426,7 +484,7 @@ def directives(params):
         ["save", PERSISTENT_SAVE if persistent else '""'],
         ["dir", paths["dir"]],
         ["maxmemory", str(params["maxmemory"])],
-        ["maxmemory-policy", params["maxmemory_policy"]],
+        ["maxmemory-policy", maxmemory_policy(params)],
         ["appendonly", "yes" if persistent else "no"],
     ]
     for key, value in sorted((params.get("settings") or {}).items()):
@@ -485,7 +543,7 @@ def _split_args(text):
             token.append(ch)
             i += 1
         if quote_char is not None:
-            raise RedisCacheError("unbalanced quotes in %r" % text)
+            raise RedisInstanceError("unbalanced quotes in %r" % text)
         args.append("".join(token))
 
 
@@ -505,7 +563,7 @@ def parse_conf(text):
             continue
         try:
             args = _split_args(stripped)
-        except RedisCacheError:
+        except RedisInstanceError:
             continue
         if not args:
             continue
@@ -528,7 +586,7 @@ def normalize(setting, value):
     if setting in MEMORY_SETTINGS:
         try:
             return str(parse_memory(text))
-        except RedisCacheError:
+        except RedisInstanceError:
             return text
     if setting == "save" or setting == "bind":
         return " ".join(text.split())
@@ -627,7 +685,7 @@ def env_values(style, host, port, password=None, db=0, purpose="cache"):
     to the main Redis. So every part is written, and the keys of the other style are removed.
     """
     if purpose not in PURPOSES:
-        raise RedisCacheError("purpose %r: use cache or sidekiq" % (purpose,))
+        raise RedisInstanceError("purpose %r: use cache or sidekiq" % (purpose,))
     key = PURPOSES[purpose]["env_prefix"] + "REDIS_"
     values = dict((name, None) for name in env_keys(purpose))
     if style == "url":
@@ -638,14 +696,14 @@ def env_values(style, host, port, password=None, db=0, purpose="cache"):
         values[key + "DB"] = str(int(db))
         values[key + "PASSWORD"] = str(password) if password else None
     else:
-        raise RedisCacheError("env style %r: use url or parts" % (style,))
+        raise RedisInstanceError("env style %r: use url or parts" % (style,))
     return values
 
 
 def env_absent_values(purpose="cache"):
     """Keys to remove when the instance goes away: Mastodon falls back to the main Redis."""
     if purpose not in PURPOSES:
-        raise RedisCacheError("purpose %r: use cache or sidekiq" % (purpose,))
+        raise RedisInstanceError("purpose %r: use cache or sidekiq" % (purpose,))
     return dict((key, None) for key in env_keys(purpose))
 
 
@@ -686,13 +744,22 @@ INTRO = {
     "cache": "Everything in it can be lost: Mastodon\n# rebuilds its cache.",
     "sidekiq": "It holds Sidekiq's queued, scheduled\n# and retried jobs: it is saved to disk and never evicts.",
 }
-HEADER = "# Ansible managed (fediops.mastodon redis_cache): changes made here are overwritten.\n"
+# Who writes the files, named in their first line: the role that runs the instance, or a direct caller.
+DEFAULT_MANAGER = "fediops.mastodon.redis_instance_config"
+MANAGER_RE = re.compile(r"[A-Za-z0-9_.:/ -]{1,100}")
 
 
-def render_conf(main_pairs, server, instance, purpose="cache"):
+def header(managed_by=DEFAULT_MANAGER):
+    """The files' first line, naming who manages the instance (one line: it is written into redis.conf)."""
+    if not isinstance(managed_by, str) or not MANAGER_RE.fullmatch(managed_by):
+        raise RedisInstanceError("managed_by %r: use up to 100 letters, digits, spaces and _ . : / -" % (managed_by,))
+    return "# Ansible managed (%s): changes made here are overwritten.\n" % managed_by
+
+
+def render_conf(main_pairs, server, instance, purpose="cache", managed_by=DEFAULT_MANAGER):
     """The instance's config file: the settings in order, a why-comment where one helps, then the include."""
     paths = server_paths(server, instance)
-    out = [HEADER,
+    out = [header(managed_by),
            '# %s (%s instance "%s"), started by %s. %s\n'
            % (PURPOSES[purpose]["title"], server, instance, paths["unit"], INTRO[purpose])]
     for name, value in main_pairs:
@@ -704,9 +771,9 @@ def render_conf(main_pairs, server, instance, purpose="cache"):
     return "".join(out)
 
 
-def render_secret_conf(secret_pairs):
+def render_secret_conf(secret_pairs, managed_by=DEFAULT_MANAGER):
     """The password file; an empty password means none (loopback only)."""
-    return HEADER + "# Password of this instance; empty means none (loopback only).\n" + \
+    return header(managed_by) + "# Password of this instance; empty means none (loopback only).\n" + \
         "".join("%s %s\n" % (name, value) for name, value in secret_pairs)
 
 
@@ -714,17 +781,17 @@ def sync_live(run, argv, main_pairs, secret_pairs, check_mode=False):
     """Make the running server's live settings match: CONFIG GET, then CONFIG SET of what differs.
 
     `run(argv, data)` runs redis-cli (authenticated by the caller) and returns (rc, stdout, stderr).
-    Returns the names that differed (set unless `check_mode`); raises RedisCacheError on a failure.
+    Returns the names that differed (set unless `check_mode`); raises RedisInstanceError on a failure.
     """
     names = live_names(main_pairs, secret_pairs)
     rc, out, err = run(argv + ["CONFIG", "GET"] + names, None)
     if rc != 0:
-        raise RedisCacheError("CONFIG GET failed (%d): %s" % (rc, err.strip() or out.strip()))
+        raise RedisInstanceError("CONFIG GET failed (%d): %s" % (rc, err.strip() or out.strip()))
     changes = drift(parse_config_get(out), main_pairs, secret_pairs)
     differ = [name for name, _value in changes]
     if changes and not check_mode:
         rc, out, err = run(argv, set_commands(changes).rstrip("\n"))
         answers = out.splitlines()
         if rc != 0 or len(answers) != len(changes) or any(a != "OK" for a in answers):
-            raise RedisCacheError("CONFIG SET of %s failed: %s" % (", ".join(differ), err.strip() or "unexpected answer"))
+            raise RedisInstanceError("CONFIG SET of %s failed: %s" % (", ".join(differ), err.strip() or "unexpected answer"))
     return differ

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: redis_cache_config
-short_description: Write a Redis (or Valkey) instance's config files, for Mastodon's cache or Sidekiq, and change what can change live
+module: redis_instance_config
+short_description: Write an extra Redis (or Valkey) instance's config files, for Mastodon's cache or Sidekiq, and change what can change live
 description:
   - Renders the instance's config file and its password file from the settings, compares them with the files
     there now, and, when the instance runs and every changed setting can change live, applies the changes to the
@@ -17,16 +17,25 @@ description:
     instance started with.
   - The password reaches redis-cli only through C(REDISCLI_AUTH) in the module's own environment, and its file
     is never shown in a diff.
+  - This module was called C(fediops.mastodon.redis_cache_config), a name that still works (C(meta/runtime.yml)).
 version_added: 0.1.0
 options:
   purpose:
     description:
       - V(cache) writes no snapshot and no append-only file (everything in a cache can be lost).
       - V(sidekiq) is Sidekiq's own Redis. It keeps snapshots with Redis's default rules and an append-only file.
-        Its eviction policy must be C(noeviction); the module does not check it, the role does.
+        Its eviction policy must be C(noeviction), which is its default; the module does not check it, the
+        C(fediops.mastodon.redis_instance_problems) filter does.
     type: str
     choices: [cache, sidekiq]
     default: cache
+  managed_by:
+    description:
+      - Who manages the instance, named in the first line of both files, for example the role that runs it
+        (V(fediops.mastodon.sidekiq_redis)).
+      - 'Up to 100 letters, digits, spaces and C(_ . : / -).'
+    type: str
+    default: fediops.mastodon.redis_instance_config
   server:
     description: V(redis) or V(valkey).
     type: str
@@ -50,9 +59,8 @@ options:
     type: str
     required: true
   maxmemory_policy:
-    description: The eviction policy.
+    description: The eviction policy; without one, the purpose's own (C(allkeys-lru) for V(cache), C(noeviction) for V(sidekiq)).
     type: str
-    default: allkeys-lru
   settings:
     description: More settings, name to value.
     type: dict
@@ -75,11 +83,19 @@ author:
 
 EXAMPLES = r"""
 - name: Write the cache's config and change settings live with CONFIG SET
-  fediops.mastodon.redis_cache_config:
+  fediops.mastodon.redis_instance_config:
     port: 6380
     maxmemory: 256mb
     password: "{{ redis_cache_password }}"
   register: cache_config
+
+- name: Sidekiq's own Redis, with snapshots, an append-only file and noeviction
+  fediops.mastodon.redis_instance_config:
+    purpose: sidekiq
+    instance_name: sidekiq
+    port: 6381
+    maxmemory: "0"
+    managed_by: my playbook
 """
 
 RETURN = r"""
@@ -103,8 +119,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fediops.mastodon.plugins.module_utils.redis_cache import (
-    RedisCacheError, admin_host, directives, parse_conf, plan, render_conf, render_secret_conf, secret_directives,
+from ansible_collections.fediops.mastodon.plugins.module_utils.redis_instance import (
+    RedisInstanceError, admin_host, directives, parse_conf, plan, render_conf, render_secret_conf, secret_directives,
     server_paths, sync_live)
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (
     TextFileError, group_id, read_text, user_id, write_atomically)
@@ -117,12 +133,13 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             purpose=dict(type="str", choices=["cache", "sidekiq"], default="cache"),
+            managed_by=dict(type="str", default="fediops.mastodon.redis_instance_config"),
             server=dict(type="str", choices=["redis", "valkey"], default="redis"),
             instance_name=dict(type="str", default="cache"),
             bind=dict(type="list", elements="str", default=["127.0.0.1", "::1"]),
             port=dict(type="int", default=6380),
             maxmemory=dict(type="str", required=True),
-            maxmemory_policy=dict(type="str", default="allkeys-lru"),
+            maxmemory_policy=dict(type="str"),
             settings=dict(type="dict", default={}),
             password=dict(type="str", default="", no_log=True),
         ),
@@ -132,8 +149,11 @@ def main():
     paths = server_paths(p["server"], p["instance_name"])
     main_pairs = directives(p)
     secret_pairs = secret_directives(p["password"])
-    wanted = {paths["conf"]: render_conf(main_pairs, p["server"], p["instance_name"], p["purpose"]),
-              paths["secret_conf"]: render_secret_conf(secret_pairs)}
+    try:
+        wanted = {paths["conf"]: render_conf(main_pairs, p["server"], p["instance_name"], p["purpose"], p["managed_by"]),
+                  paths["secret_conf"]: render_secret_conf(secret_pairs, p["managed_by"])}
+    except RedisInstanceError as exc:
+        module.fail_json(msg=str(exc))
     try:
         now = dict((path, read_text(path)) for path in wanted)
     except TextFileError as exc:
@@ -155,7 +175,7 @@ def main():
         try:
             result["live"] = sync_live(run, [cli, "-h", admin_host(p["bind"]), "-p", str(p["port"])],
                                        main_pairs, secret_pairs, module.check_mode)
-        except RedisCacheError as exc:
+        except RedisInstanceError as exc:
             module.fail_json(msg=str(exc), **result)
 
     if module._diff:
