@@ -122,7 +122,9 @@ def check_replica_lag_fence(setup, table="fediops_fence_probe", while_fenced=Non
     """Issue 30's proof on `setup` (a FenceSetup). `while_fenced`, if given, is called while reads are on the
     primary (the replay is still paused, so the fence must stay on through it). Returns the timings it saw."""
     _write_test_pgpass(setup)
-    sql_as_postgres(setup.primary, "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, note text NOT NULL)" % table)
+    # Mastodon's role owns it, as it owns Mastodon's tables: it writes and reads it through PgBouncer below.
+    sql_as_postgres(setup.primary, "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, note text NOT NULL); "
+                                   "ALTER TABLE %s OWNER TO %s" % (table, table, setup.user))
     wait_for(lambda: setup.through_pool("SELECT to_regclass('%s') IS NOT NULL" % table) == "t", timeout=30,
              what="the probe table through %s" % setup.replica_db)
     # Before: mastodon_replica reads the standby, and the fence is off.
@@ -138,7 +140,8 @@ def check_replica_lag_fence(setup, table="fediops_fence_probe", while_fenced=Non
         # 1. The standby stops replaying; a row goes in on the primary. Through the pool it is not there yet.
         sql_as_postgres(setup.standby, "SELECT pg_wal_replay_pause()")
         note = "fence-%s" % uuid.uuid4()
-        sql_as_postgres(setup.primary, "INSERT INTO %s (note) VALUES ('%s')" % (table, note))
+        # Written as Mastodon writes: through PgBouncer's primary entry.
+        setup.through_pool("INSERT INTO %s (note) VALUES ('%s')" % (table, note), dbname=setup.dbname)
         written = time.monotonic()
         count = "SELECT count(*) FROM %s WHERE note = '%s'" % (table, note)
         assert setup.through_pool(count) == "0", "the row was read before the fence moved anything: is replay paused?"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import quote
+from urllib.parse import quote as url_quote
 
 
 def run_ok(host, cmd):
@@ -16,7 +16,7 @@ def run_ok(host, cmd):
 def secret_forms(secret):
     """The forms a secret takes in the files and commands the roles write: as is, URL-encoded (in a
     DATABASE_URL), backslash-escaped (.env, .pgpass), with doubled quotes (SQL), and .pgpass-escaped."""
-    return {secret, quote(secret, safe=""), secret.replace("\\", "\\\\"), secret.replace("'", "''"),
+    return {secret, url_quote(secret, safe=""), secret.replace("\\", "\\\\"), secret.replace("'", "''"),
             secret.replace("\\", "\\\\").replace(":", "\\:")}
 
 
