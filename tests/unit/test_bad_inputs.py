@@ -119,6 +119,20 @@ def makara_without_password():
     return rr.plan(data)["problems"]
 
 
+FENCE_GOOD = {
+    "database": "mastodon_replica", "user": "mastodon", "password": "pw", "max_lag_s": 30, "interval_s": 5,
+    "resume_lag_s": 10, "resume_after_s": 60, "passfile": "/etc/pgbouncer/p", "state_file": "/var/lib/s.json",
+    "pgbouncer": {"file": "/etc/pgbouncer/fediops-runtime.ini", "unit": "pgbouncer.service",
+                  "databases": [{"name": "mastodon_replica", "host": "10.0.0.3", "port": 5432, "dbname": "mastodon_production"}],
+                  "postgresql": {"host": "/var/run/postgresql", "port": 5432}, "client": {"host": "127.0.0.1", "port": 6432}},
+}
+
+
+def fence(**over):
+    """The replica-lag fence's own checks (read_replica tasks_from: fence), after each value's range."""
+    return rr.fence_config(dict(FENCE_GOOD, **over))["problems"]
+
+
 # (case id, the check's problems (a list, empty when accepted), text every problem must name)
 CASES = [
     # Addresses: pg_hba.conf and PgBouncer match IP addresses; a hostname resolves differently per host.
@@ -430,6 +444,14 @@ CASES = [
     ("streaming command with a NUL byte", check("streaming_exec_start", "one_line", "node\x00x"), "streaming_exec_start"),
     ("streaming command as a mapping", check("streaming_exec_start", "one_line", {"a": 1}), "streaming_exec_start"),
     ("password as a list", check("pgbouncer_admin_password", "password", ["x"]), "pgbouncer_admin_password"),
+    # The replica-lag fence (issue 30): a fence that could flap, never lift, or fence nothing.
+    ("fence lag of 0 s", check("read_replica_max_lag_s", "int:1..86400", 0), "read_replica_max_lag_s"),
+    ("fence check every 0 s", check("read_replica_fence_interval_s", "int:1..3600", 0), "read_replica_fence_interval_s"),
+    ("fence lag as a boolean", check("read_replica_max_lag_s", "int:1..86400", True), "read_replica_max_lag_s"),
+    ("fence returning at the lag that moved it", fence(resume_lag_s=30), "read_replica_fence_resume_lag_s"),
+    ("fence returning at a lag under one period", fence(interval_s=10, resume_lag_s=10), "read_replica_fence_interval_s"),
+    ("fence without PgBouncer's mastodon_replica", fence(pgbouncer={}), "read_replica_fence_enabled"),
+    ("fence without the reading role's password", fence(password=""), "read_replica_db_password"),
 ]
 
 
@@ -509,6 +531,10 @@ GOOD = [
     ["read_replica_db_name", "dbname", "mastodon-production.2"],
     ["pgbouncer_stats_users", "name_list", ["pgbouncer_stats", "publicist"]],
 ]
+
+
+def test_the_fence_accepts_its_defaults():
+    assert fence() == []
 
 
 def test_what_operators_write_is_accepted():
