@@ -142,11 +142,12 @@ def _number(value):
 
 def rules(overrides=None, for_="5m", window="5m", group="fediops-mastodon"):
     """The rules file ({groups: [...]}) for `doctor.thresholds(overrides)`. `for_` is how long a condition must
-    hold before its alert fires; `window` is the range a counter's increase is read over."""
+    hold before its alert fires; `window` is the range a counter's increase is read over. Errors name the metrics
+    role's variables, as doctor.thresholds names doctor_thresholds."""
     limits = doctor.thresholds(overrides)
     values = dict((name, _number(value)) for name, value in limits.items())
-    values["window"] = _duration("window", window)
-    hold = _duration("for", for_)
+    values["window"] = _duration("metrics_alert_window", window)
+    hold = _duration("metrics_alert_for", for_)
     out = []
     for name, finding, used, expr, summary in ALERTS:
         section, variable = doctor.FINDINGS[finding]
