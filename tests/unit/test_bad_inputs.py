@@ -24,6 +24,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import (
+    alerts,
     connection_plan as cp,
     doctor,
     inputs,
@@ -422,6 +423,11 @@ CASES = [
     ("streaming command with a NUL byte", check("streaming_exec_start", "one_line", "node\x00x"), "streaming_exec_start"),
     ("streaming command as a mapping", check("streaming_exec_start", "one_line", {"a": 1}), "streaming_exec_start"),
     ("password as a list", check("pgbouncer_admin_password", "password", ["x"]), "pgbouncer_admin_password"),
+
+    # The alert rules' thresholds and timings (the metrics role's first validation task, through alert_rules).
+    ("a negative alert threshold", raises(alerts.rules, {"sidekiq_queue_size": -1}), "doctor_thresholds.sidekiq_queue_size"),
+    ("an alert hold that is not a duration", raises(alerts.rules, {}, "5 minutes"), "metrics_alert_for"),
+    ("an eviction window with a line break", raises(alerts.rules, {}, "5m", "5m\n"), "metrics_alert_window"),
 ]
 
 
