@@ -24,6 +24,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import (
+    alerts,
     connection_plan as cp,
     doctor,
     inputs,
@@ -452,6 +453,11 @@ CASES = [
     ("fence returning at a lag under one period", fence(interval_s=10, resume_lag_s=10), "read_replica_fence_interval_s"),
     ("fence without PgBouncer's mastodon_replica", fence(pgbouncer={}), "read_replica_fence_enabled"),
     ("fence without the reading role's password", fence(password=""), "read_replica_db_password"),
+
+    # The alert rules' thresholds and timings (the metrics role's first validation task, through alert_rules).
+    ("a negative alert threshold", raises(alerts.rules, {"sidekiq_queue_size": -1}), "doctor_thresholds.sidekiq_queue_size"),
+    ("an alert hold that is not a duration", raises(alerts.rules, {}, "5 minutes"), "metrics_alert_for"),
+    ("an eviction window with a line break", raises(alerts.rules, {}, "5m", "5m\n"), "metrics_alert_window"),
 ]
 
 
