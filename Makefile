@@ -7,8 +7,11 @@ RELEASES ?= bookworm trixie
 
 .PHONY: demo test venv docker host-packages images units sanity lint tarball molecule clean
 
-demo: venv docker
-	@./scripts/build-images.sh bookworm && ./scripts/bake-standin.sh bookworm
+# The engine and its base image, and the venv, are made side by side: neither waits on the other.
+demo:
+	@{ ./scripts/ensure-docker.sh && ./scripts/build-images.sh bookworm; } & venv=0; ./scripts/bootstrap-venv.sh || venv=$$?; \
+	  wait $$! && [ $$venv -eq 0 ]
+	@./scripts/bake-standin.sh bookworm
 	@./scripts/demo.sh
 
 test: venv docker

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Bake fediops/mastodon-standin:<release> (default: bookworm trixie) from fediops/debian-systemd:<release>:
+# Bake fediops/mastodon-standin:<release> (default: bookworm trixie) from fediops/debian-systemd:<release>
+# (also tagged <release>-<fixture hash>, the three newest kept, so that checkouts with other fixtures switch back
+# without a bake):
 # start a systemd container with the options of .config/molecule/config.yml, run
 # tests/standin/prepare.yml against it (community.docker.docker connection), stop the services
 # cleanly, and `docker commit` it. The image carries the label fediops.standin.hash (sha256 of
@@ -37,8 +39,13 @@ for rel in "${releases[@]}"; do
   image="fediops/mastodon-standin:${rel}"
   base_id[$rel]=$(docker image inspect -f '{{.Id}}' "fediops/debian-systemd:${rel}")
   have=$(docker image inspect -f '{{index .Config.Labels "fediops.standin.hash"}} {{index .Config.Labels "fediops.standin.base"}}' "$image" 2>/dev/null || true)
+  kept="${image}-${hash:0:12}"
   if [ "$have" = "$hash ${base_id[$rel]}" ]; then
     echo "bake-standin: $image up to date (${hash:0:12})"
+  elif [ "$(docker image inspect -f '{{index .Config.Labels "fediops.standin.base"}}' "$kept" 2>/dev/null || true)" = "${base_id[$rel]}" ]; then
+    # Baked before for these fixtures (another checkout's run moved the tag meanwhile): take it back, no bake.
+    docker tag "$kept" "$image"
+    echo "bake-standin: $image is $kept again"
   else
     todo+=("$rel")
   fi
@@ -99,9 +106,15 @@ for rel in "${todo[@]}"; do
     --change "LABEL fediops.standin.hash=${hash} fediops.standin.base=${base_id[$rel]}" \
     "$name" "$image" >/dev/null
   docker rm "$name" >/dev/null
+  # Also under its fixture hash, so that a checkout with other fixtures can switch back and forth without a bake.
+  docker tag "$image" "${image}-${hash:0:12}"
   if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
     docker image rm "$old" >/dev/null 2>&1 || true
   fi
+  # The three newest bakes per release are kept.
+  docker image ls --format '{{.Tag}}' "fediops/mastodon-standin" | grep -E "^${rel}-[0-9a-f]{12}$" \
+    | while read -r tag; do echo "$(docker image inspect -f '{{.Created}}' "fediops/mastodon-standin:$tag") $tag"; done \
+    | sort -r | tail -n +4 | while read -r _created tag; do docker image rm "fediops/mastodon-standin:$tag" >/dev/null 2>&1 || true; done
   echo "bake-standin: $image baked in $((SECONDS - started[$rel])) s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1e6}'))"
 done
 echo "bake-standin: done in $((SECONDS - t0)) s"

@@ -23,6 +23,7 @@ stages=(units sanity lint tarball molecule)
 
 results=()
 failed=0
+run_start=$(date +%s)
 logdir="$top/.cache/logs"
 mkdir -p "$logdir"
 
@@ -34,17 +35,29 @@ run_stage() {
   "$@"
   rc=$?
   end=$(date +%s)
+  local tests="-"
+  declare -F "count_$name" >/dev/null && tests=$("count_$name")
   if [ $rc -eq 0 ]; then
-    results+=("$(printf '%-28s ok      %4ss' "$name" $((end - start)))")
+    results+=("$(printf '%-28s ok      %5ss %6s' "$name" $((end - start)) "$tests")")
   else
-    results+=("$(printf '%-28s FAILED  %4ss (exit %s)' "$name" $((end - start)) "$rc")")
+    results+=("$(printf '%-28s FAILED  %5ss %6s (exit %s)' "$name" $((end - start)) "$tests" "$rc")")
     failed=$((failed + 1))
   fi
   echo "==> [$name] finished in $((end - start))s (exit $rc)"
 }
 
+# The number of tests a log reports: the sum of pytest's "N passed" and "N failed" (every verify of a scenario),
+# or of the lines matching a pattern.
+pytest_count() {
+  grep -hE '^(=+ )?([0-9]+ [a-z]+, )*[0-9]+ (passed|failed).* in [0-9.]+s( \([0-9:]+\))?( =+)?$' "$@" 2>/dev/null \
+    | grep -oE '[0-9]+ (passed|failed)' | awk '{n += $1} END {print n + 0}'
+}
+count_units() { pytest_count "$logdir/units.log"; }
+count_sanity() { local n; n=$(grep -c "^Running sanity test " "$logdir/sanity.log" 2>/dev/null); echo "${n:-0}"; }
+
 stage_units() {
-  python -m pytest -p no:cacheprovider -q tests/unit
+  python -m pytest -p no:cacheprovider -q tests/unit 2>&1 | tee "$logdir/units.log"
+  return "${PIPESTATUS[0]}"
 }
 
 # ansible-test insists on running from .../ansible_collections/<ns>/<name>, and resolves symlinks,
@@ -59,11 +72,14 @@ stage_sanity() {
   (cd "$dest" && git init -q && git add -A) || return 1
   local ctl rc=0
   ctl=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-  (cd "$dest" && HOME="$top/.cache/home" ansible-test sanity --venv --python "$ctl" --color no) || rc=1
+  : >"$logdir/sanity.log"
+  (cd "$dest" && HOME="$top/.cache/home" ansible-test sanity --venv --python "$ctl" --color no) 2>&1 | tee -a "$logdir/sanity.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   # Debian 12's and 13's own Pythons, for the code that runs on the target hosts.
   for py in 3.11 3.13; do
     [ "$py" = "$ctl" ] && continue
-    (cd "$dest" && HOME="$top/.cache/home" ansible-test sanity --venv --python "$py" --color no) || rc=1
+    (cd "$dest" && HOME="$top/.cache/home" ansible-test sanity --venv --python "$py" --color no) 2>&1 | tee -a "$logdir/sanity.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   done
   rm -rf "$base"
   return $rc
@@ -143,7 +159,7 @@ stage_molecule() {
 
 # Report every scenario whose process has ended and that was not reported yet.
 reap_molecule() {
-  local s rc end
+  local s rc end tests
   for s in "${!pid_of[@]}"; do
     if [ ! -f "$logdir/molecule-$s.rc" ]; then
       # Still running, or killed before it could write its exit status.
@@ -153,12 +169,13 @@ reap_molecule() {
     rc=$(cat "$logdir/molecule-$s.rc")
     end=$(date +%s)
     grep -E '^(=+ .*(passed|failed|error).* =+|PASSED|FAILED|.*changed=[1-9].*)' "$logdir/molecule-$s.log" | tail -n 5
+    tests=$(pytest_count "$logdir/molecule-$s.log")
     if [ $rc -eq 0 ]; then
-      results+=("$(printf '%-28s ok      %4ss' "molecule $s" $((end - ${start_of[$s]})))")
+      results+=("$(printf '%-28s ok      %5ss %6s' "molecule $s" $((end - ${start_of[$s]})) "$tests")")
     else
       echo "---- last 80 lines of $logdir/molecule-$s.log ----"
       tail -n 80 "$logdir/molecule-$s.log"
-      results+=("$(printf '%-28s FAILED  %4ss (exit %s)' "molecule $s" $((end - ${start_of[$s]})) "$rc")")
+      results+=("$(printf '%-28s FAILED  %5ss %6s (exit %s)' "molecule $s" $((end - ${start_of[$s]})) "$tests" "$rc")")
       failed=$((failed + 1))
     fi
     echo "==> [molecule $s] finished in $((end - ${start_of[$s]}))s (exit $rc)"
@@ -211,7 +228,7 @@ if [ -n "$static_pid" ]; then
 fi
 
 echo
-echo "Stage                        result  time"
+echo "Stage                        result    time  tests"
 printf '%s\n' "${results[@]}"
-echo "stages: $(( ${#results[@]} - failed )) passed, $failed failed"
+echo "stages: $(( ${#results[@]} - failed )) passed, $failed failed; whole run $(( $(date +%s) - run_start ))s"
 [ $failed -eq 0 ]

@@ -20,6 +20,7 @@ def run_ok(host, cmd):
 def secret_forms(secret):
     """The forms a secret takes in the files and commands the roles write: as is, URL-encoded (in a
     DATABASE_URL), backslash-escaped (.env, .pgpass), with doubled quotes (SQL), and .pgpass-escaped."""
+    # url_quote: this module's own quote() below is the shell's, which once shadowed urllib's here.
     return {secret, url_quote(secret, safe=""), secret.replace("\\", "\\\\"), secret.replace("'", "''"),
             secret.replace("\\", "\\\\").replace(":", "\\:")}
 

@@ -28,7 +28,7 @@ options:
       - Optional C(replication) (C(user), C(password), C(passfile)) on the primary and the replicas.
       - Optional C(app) (C(db_user), C(db_password), C(db_name), C(via_pgbouncer), C(pgbouncer_host),
         C(pgbouncer_port), C(pgbouncer_primary_db), C(pgbouncer_replica_db), C(prepared_statements),
-        C(db_tasks)) and C(database_yml) (the current file's text) on application hosts.
+        C(db_tasks), C(fence)) and C(database_yml) (the current file's text) on application hosts.
       - Optional C(replica_state) (C(data_directory), C(has_database), C(is_standby), C(has_user_data),
         C(system_identifier), C(primary_system_identifier)) on a replica, and C(force_rebasebackup).
     type: dict
@@ -90,6 +90,12 @@ _value:
     basebackup_reason:
       description: Why, as a sentence.
       type: str
+    warnings:
+      description: >-
+        Sentences for a setup that works but misses a safeguard (on an application host, the replica-lag fence
+        wanted without PgBouncer in front of the replica); the role prints them.
+      type: list
+      elements: str
     role_secret:
       description: The SCRAM secret to store as the replication user's password; only with C(replication).
       type: str

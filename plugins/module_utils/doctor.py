@@ -29,6 +29,8 @@ GUIDE = {
     # Not a section of the guide: Mastodon's own requirement for the Redis that holds Sidekiq's jobs.
     "redis": "Redis (Mastodon's main Redis holds Sidekiq's jobs)",
     "host": "Managing concurrency",
+    # Not a section of the guide: this collection's exporters (README, "Metrics for Prometheus").
+    "metrics": "Metrics for Prometheus (fediops.mastodon.metrics)",
 }
 
 THRESHOLDS = {
@@ -51,7 +53,50 @@ THRESHOLDS = {
     "redis_memory_ratio": 0.9,
     # Memory available on the host, as a share of the total, at its lowest during the sample.
     "host_memory_available_ratio": 0.1,
+    # Read by the Prometheus alert rules only (module_utils/alerts.py), which a sample of seconds cannot judge:
+    # jobs waiting in one Sidekiq queue;
+    "sidekiq_queue_size": 10000,
+    # PgBouncer's open files as a share of its limit, or its clients as a share of max_client_conn;
+    "pgbouncer_fd_ratio": 0.9,
+    # WAL a slot holds as a share of max_slot_wal_keep_size (read_replica_max_slot_wal_keep_size), past which
+    # PostgreSQL drops the slot's WAL and its standby must be rebuilt.
+    "slot_wal_keep_ratio": 0.8,
 }
+
+# What each finding is about: the guide's section (a key of GUIDE) and the variable to change. The doctor's
+# findings and the Prometheus alert rules (module_utils/alerts.py) both read it.
+FINDINGS = {
+    "pgbouncer_server_connections_refused": ("pgbouncer", "max_connections"),
+    "pgbouncer_clients_waiting": ("pgbouncer", "pgbouncer_default_pool_size"),
+    "pgbouncer_file_descriptors": ("pgbouncer", "pgbouncer_max_client_conn"),
+    "pgbouncer_unreachable": ("pgbouncer", "pgbouncer_stats_user"),
+    "postgresql_connections": ("pgbouncer", "pgbouncer_default_pool_size"),
+    "replication_lag": ("replica", "read_replica_replication_user"),
+    "replication_slot_retention": ("replica", "read_replica_drop_slots"),
+    "sidekiq_queue_latency": ("sidekiq_queues", "sidekiq_queues_processes"),
+    "sidekiq_queue_backlog": ("sidekiq_queues", "sidekiq_queues_processes"),
+    "sidekiq_threads_busy": ("sidekiq_threads", "sidekiq_queues_processes"),
+    "cache_evicting": ("cache", "redis_cache_maxmemory"),
+    "cache_hit_rate_low": ("cache", "redis_cache_maxmemory"),
+    "cache_noeviction": ("cache", "redis_cache_maxmemory_policy"),
+    "redis_eviction_policy": ("redis", "maxmemory-policy"),
+    "redis_persistence": ("redis", "save/appendonly"),
+    "redis_memory": ("redis", "maxmemory"),
+    "puma_backlog": ("web", "web_concurrency"),
+    "host_memory": ("host", "web_concurrency"),
+    "host_cpus": ("web", "web_concurrency"),
+    "exporter_down": ("metrics", "metrics_listen_address"),
+}
+
+
+# SQL the doctor's sample and the PostgreSQL exporter's queries (module_utils/alerts.py) share.
+# A standby's replay lag: the age of the last replayed transaction, but only while WAL it has received waits to be
+# replayed (an idle primary sends nothing, and a standby that has replayed all it got is not behind).
+STANDBY_REPLAY_LAG_SQL = """CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() IS NOT NULL
+      AND pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()
+      THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) ELSE 0 END"""
+# The WAL a replication slot (a row of pg_replication_slots, on a primary) keeps on disk, in bytes.
+SLOT_RETAINED_BYTES_SQL = "coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)"
 
 
 class DoctorError(ValueError):
@@ -319,9 +364,10 @@ def puma_load(stats):
 
 # ---- findings -------------------------------------------------------------------------------------
 
-def _finding(ident, host, section, variable, message, key=None, **values):
+def _finding(ident, host, message, key=None, **values):
     """A finding. `key` names what it is about (a Redis endpoint, a queue); two hosts reporting the
     same id about the same key report one condition. Without one, the host is the key."""
+    section, variable = FINDINGS[ident]
     return {"id": ident, "host": host, "section": GUIDE[section], "variable": variable, "message": message,
             "values": values, "key": key or host}
 
@@ -363,14 +409,14 @@ def _pgbouncer_findings(host, pgb, observations, limits):
                       cl_waiting=pool["cl_waiting_max"], pool_size=size, sv_active=pool["sv_active_max"])
         if size > 0 and pool["sv_active_max"] < size:
             found.append(_finding(
-                "pgbouncer_server_connections_refused", host, "pgbouncer", "max_connections",
+                "pgbouncer_server_connections_refused", host,
                 head + ", only %d of its %d server connections open): PgBouncer could not open more, so a larger pool "
                 "would not help; PostgreSQL's max_connections (postgresql.conf) or the database's max_db_connections "
                 "is the limit" % (pool["sv_active_max"], size), **values))
             continue
         if size <= 0:
             found.append(_finding(
-                "pgbouncer_clients_waiting", host, "pgbouncer", "pgbouncer_default_pool_size",
+                "pgbouncer_clients_waiting", host,
                 head + "): raise pgbouncer_default_pool_size, within PostgreSQL's max_connections", **values))
             continue
         step = max(5, int(math.ceil(size * 0.5)))
@@ -385,7 +431,7 @@ def _pgbouncer_findings(host, pgb, observations, limits):
                     "max_connections first or send reads to a replica (scale_read_replica_enabled)"
                     % (spare[0], spare[2], need))
         found.append(_finding(
-            "pgbouncer_clients_waiting", host, "pgbouncer", "pgbouncer_default_pool_size",
+            "pgbouncer_clients_waiting", host,
             head + ", all %d server connections busy): raise pgbouncer_default_pool_size from %d to %d%s"
             % (pool["sv_active_max"], size, size + step, tail), suggested=size + step, spare_needed=need, **values))
     return found
@@ -396,7 +442,7 @@ def _postgresql_findings(host, pg, limits):
     limit = pg["max_connections"] - pg["reserved_connections"]
     if limit > 0 and pg["used_max"] >= limits["postgresql_connections_ratio"] * limit:
         found.append(_finding(
-            "postgresql_connections", host, "pgbouncer", "pgbouncer_default_pool_size",
+            "postgresql_connections", host,
             "PostgreSQL used %d of the %d connections non-superusers may open: lower the pools that fill it "
             "(pgbouncer_default_pool_size, or scale_pgbouncer_enabled where Mastodon connects directly) or raise "
             "max_connections in postgresql.conf" % (pg["used_max"], limit),
@@ -404,19 +450,19 @@ def _postgresql_findings(host, pg, limits):
     for standby in pg.get("standbys", []):
         if standby["replay_lag_s"] is not None and standby["replay_lag_s"] >= limits["replication_lag_s"]:
             found.append(_finding(
-                "replication_lag", host, "replica", "read_replica_replication_user",
+                "replication_lag", host,
                 "standby %s replays %.0f s behind the primary: reads sent to it are that stale; check its disk "
                 "and network before sending it more reads" % (standby["name"], standby["replay_lag_s"]),
                 standby=standby["name"], lag_s=standby["replay_lag_s"]))
     if pg.get("in_recovery") and (pg.get("standby_lag_s") or 0) >= limits["replication_lag_s"]:
         found.append(_finding(
-            "replication_lag", host, "replica", "read_replica_replication_user",
+            "replication_lag", host,
             "this standby replays %.0f s behind the WAL it has received: reads sent to it are that stale"
             % pg["standby_lag_s"], lag_s=pg["standby_lag_s"]))
     for slot in pg.get("slots", []):
         if not slot["active"] and slot["retained_bytes"] >= limits["slot_retained_bytes"]:
             found.append(_finding(
-                "replication_slot_retention", host, "replica", "read_replica_drop_slots",
+                "replication_slot_retention", host,
                 "replication slot %s is inactive and holds %s of WAL on the primary's disk: bring its standby "
                 "back, or drop the slot (read_replica_drop_slots); read_replica_max_slot_wal_keep_size caps it"
                 % (slot["name"], _bytes(slot["retained_bytes"])),
@@ -447,7 +493,7 @@ def _sidekiq_findings(host, sk, limits):
         while_text = (" while %s %s empty" % (", ".join(others_idle[:3]), "is" if len(others_idle[:3]) == 1 else "are")
                       if others_idle else "")
         found.append(_finding(
-            "sidekiq_queue_latency", host, "sidekiq_queues", "sidekiq_queues_processes",
+            "sidekiq_queue_latency", host,
             "%s queue latency %.0f s (%d jobs waiting)%s: %s"
             % (name, queue["latency_max_s"], queue["size_max"], while_text, advice),
             key=_redis_key(host, sk.get("endpoint", ""), name),
@@ -457,7 +503,7 @@ def _sidekiq_findings(host, sk, limits):
         backlog = [q for q in proc["queues"] if queues.get(q, {}).get("size_max", 0) > 0]
         if proc["concurrency"] and proc["busy_min"] >= proc["concurrency"] and backlog:
             found.append(_finding(
-                "sidekiq_threads_busy", host, "sidekiq_threads", "sidekiq_queues_processes",
+                "sidekiq_threads_busy", host,
                 "all %d threads of Sidekiq process %s were busy in every sample while %s had jobs waiting: "
                 "raise its threads (sidekiq_queues_processes), keeping DB_POOL at least as large"
                 % (proc["concurrency"], proc["identity"], ", ".join(backlog)),
@@ -472,7 +518,7 @@ def _cache_findings(host, cache, limits):
             and cache["used_memory_max"] >= limits["cache_memory_ratio"] * maxmemory):
         rate = cache["evicted_delta"] / max(cache.get("seconds") or 1, 1e-9)
         found.append(_finding(
-            "cache_evicting", host, "cache", "redis_cache_maxmemory",
+            "cache_evicting", host,
             "the cache at %s is full (%s of %s) and evicted %d keys in %.0f s (%.0f/s): raise "
             "redis_cache_maxmemory from %s to %s if the host has the memory"
             % (cache["endpoint"], _bytes(cache["used_memory_max"]), _bytes(maxmemory), cache["evicted_delta"],
@@ -483,12 +529,12 @@ def _cache_findings(host, cache, limits):
         rate = cache["hits_delta"] / float(lookups)
         if rate < limits["cache_hit_rate"]:
             found.append(_finding(
-                "cache_hit_rate_low", host, "cache", "redis_cache_maxmemory",
+                "cache_hit_rate_low", host,
                 "the cache at %s answered %.0f%% of %d lookups: if it also evicts, raise redis_cache_maxmemory"
                 % (cache["endpoint"], rate * 100, lookups), key=_redis_key(host, cache["endpoint"]), hit_rate=round(rate, 3), lookups=lookups))
     if cache.get("policy") and cache["policy"] in ("noeviction",):
         found.append(_finding(
-            "cache_noeviction", host, "cache", "redis_cache_maxmemory_policy",
+            "cache_noeviction", host,
             "the cache at %s refuses writes when full (maxmemory-policy noeviction): set "
             "redis_cache_maxmemory_policy to allkeys-lru" % cache["endpoint"], key=_redis_key(host, cache["endpoint"]), policy=cache["policy"]))
     return found
@@ -500,24 +546,24 @@ def _redis_findings(host, redis, limits):
     key = _redis_key(host, label)
     if redis.get("policy") and redis["policy"] != "noeviction":
         found.append(_finding(
-            "redis_eviction_policy", host, "redis", "maxmemory-policy",
+            "redis_eviction_policy", host,
             "the Redis holding Sidekiq's jobs (%s) runs maxmemory-policy %s: it may drop queued jobs when full; "
             "set it to noeviction, and move the cache out of it (scale_redis_cache_enabled)" % (label, redis["policy"]),
             key=key, policy=redis["policy"]))
     if redis.get("save") == "" and redis.get("appendonly") == "no":
         found.append(_finding(
-            "redis_persistence", host, "redis", "save/appendonly",
+            "redis_persistence", host,
             "the Redis holding Sidekiq's jobs (%s) persists nothing (save \"\" and appendonly no): a restart "
             "loses every queued and scheduled job; turn on RDB snapshots or the AOF" % label, key=key))
     if redis.get("last_bgsave_status") not in (None, "ok"):
         found.append(_finding(
-            "redis_persistence", host, "redis", "save/appendonly",
+            "redis_persistence", host,
             "the Redis holding Sidekiq's jobs (%s) failed its last snapshot (rdb_last_bgsave_status %s): check "
             "its disk" % (label, redis["last_bgsave_status"]), key=key, status=redis["last_bgsave_status"]))
     maxmemory = redis.get("maxmemory") or 0
     if maxmemory and redis.get("used_memory_max", 0) >= limits["redis_memory_ratio"] * maxmemory:
         found.append(_finding(
-            "redis_memory", host, "redis", "maxmemory",
+            "redis_memory", host,
             "the Redis holding Sidekiq's jobs (%s) uses %s of its maxmemory %s: with noeviction it will refuse "
             "new jobs; raise maxmemory or move the cache out (scale_redis_cache_enabled)"
             % (label, _bytes(redis["used_memory_max"]), _bytes(maxmemory)),
@@ -529,7 +575,7 @@ def _puma_findings(host, puma):
     found = []
     if puma.get("backlog_samples", 0) and puma["backlog_samples"] * 2 >= puma.get("samples", 1):
         found.append(_finding(
-            "puma_backlog", host, "web", "web_concurrency",
+            "puma_backlog", host,
             "Puma had requests waiting for a thread in %d of %d samples (up to %d): raise web_concurrency "
             "(processes) if the host has CPUs and memory spare, or web_max_threads"
             % (puma["backlog_samples"], puma["samples"], puma["backlog_max"]), backlog=puma["backlog_max"]))
@@ -541,7 +587,7 @@ def _host_findings(host, facts, limits):
     total = facts.get("mem_total") or 0
     if total and facts.get("mem_available_min", total) < limits["host_memory_available_ratio"] * total:
         found.append(_finding(
-            "host_memory", host, "host", "web_concurrency",
+            "host_memory", host,
             "only %s of %s memory was available: lower web_concurrency or Sidekiq threads "
             "(sidekiq_queues_processes) on this host, or give it more memory"
             % (_bytes(facts["mem_available_min"]), _bytes(total)),
@@ -549,7 +595,7 @@ def _host_findings(host, facts, limits):
     workers = facts.get("puma_workers") or 0
     if workers and facts.get("cpus") and workers > facts["cpus"]:
         found.append(_finding(
-            "host_cpus", host, "web", "web_concurrency",
+            "host_cpus", host,
             "Puma runs %d worker processes on %d CPUs: more processes than CPUs only queue on them; lower "
             "web_concurrency to %d and raise web_max_threads instead" % (workers, facts["cpus"], facts["cpus"]),
             workers=workers, cpus=facts["cpus"]))

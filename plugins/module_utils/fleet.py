@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import inputs
 from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import ConnectionPlanError, plan
-from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import (MastodonSourceError, parse_version,
-                                                                                      url_host)
+from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import (
+    MastodonSourceError, parse_version, url_host)
 from ansible_collections.fediops.mastodon.plugins.module_utils.site_plan import demand_input
 
 GROUPS = {"primary": "mastodon_db_primary", "replica": "mastodon_db_replica", "app": "mastodon_app",
@@ -223,7 +223,7 @@ def layout(data):
     primary_plan = (hosts_in.get(primary) or {}).get("pgbouncer") or {}
     remote = [_address_of(h, data) for h in apps if h != primary]
     pgbouncer = {"enabled": settings["scale_pgbouncer_enabled"], "placement": placement, "hosts": [],
-                 "databases": [], "endpoints": {},
+                 "databases": [], "endpoints": {}, "fence_hosts": [],
                  # The addresses PgBouncer's hba (primary placement) or PostgreSQL's pg_hba (app placement) admit.
                  "remote_clients": remote,
                  # PgBouncer on the primary reaches the replica from the primary's own address.
@@ -246,10 +246,16 @@ def layout(data):
                             % ", ".join(listen))
         for host in pgbouncer["hosts"]:
             runs(host, "pgbouncer")
+        # The replica-lag fence runs beside every PgBouncer that serves the replica, where the host wants it
+        # (read_replica_fence_enabled, published by the read_replica role's plan).
+        if pgbouncer["databases"]:
+            pgbouncer["fence_hosts"] = [h for h in pgbouncer["hosts"] if _fence_wanted(hosts_in, h)]
+            for host in pgbouncer["fence_hosts"]:
+                runs(host, "replica_fence")
         for host in apps:
             if placement == "app" or host == primary:
-                end = {"host": host, "local": True, "port": int((hosts_in.get(host) or {}).get("pgbouncer", {})
-                                                                 .get("listen_port") or 6432)}
+                listen_port = ((hosts_in.get(host) or {}).get("pgbouncer", {})).get("listen_port")
+                end = {"host": host, "local": True, "port": int(listen_port or 6432)}
             else:
                 end = {"host": primary, "local": False, "address": primary_reached,
                        "port": int(primary_plan.get("listen_port") or 6432)}
@@ -306,6 +312,12 @@ def layout(data):
                 "with it. Move the keys out of the namespace before upgrading." % host
                 for host in apps if "REDIS_NAMESPACE" in ((hosts_in.get(host) or {}).get("env_keys") or [])
                 and _at_least(version, "4.3") and not _at_least(version, "4.4")]
+    if native_replica and not pgbouncer["enabled"] and any(_fence_wanted(hosts_in, h) for h in apps):
+        warnings.append(
+            "the replica-lag fence (read_replica_fence_enabled) repoints PgBouncer's mastodon_replica entry at the primary "
+            "while the replica lags, so it needs PgBouncer in front of the replica: with scale_pgbouncer_enabled false, "
+            "Mastodon reads the replica directly and keeps reading it while it lags. Set scale_pgbouncer_enabled: true, "
+            "or read_replica_fence_enabled: false to go without the fence.")
 
     # Media: every application host must see every upload. Object storage, or one folder all of them share.
     media = {host: (hosts_in.get(host) or {}).get("media") or {"storage": "local"} for host in apps}
@@ -436,6 +448,11 @@ def layout(data):
         "hosts": out_hosts, "plan_input": plan_input, "demands": demands, "settings": settings, "problems": problems,
         "warnings": warnings, "front": front, "batch": batch,
     }
+
+
+def _fence_wanted(hosts_in, host):
+    """Whether `host` runs the replica-lag fence beside its PgBouncer (on unless its plan says no)."""
+    return _bool(((hosts_in.get(host) or {}).get("read_replica") or {}).get("fence", True)) is not False
 
 
 def _web_threads(info):

@@ -15,7 +15,7 @@ import re
 
 from urllib.parse import quote
 
-from ansible_collections.fediops.mastodon.plugins.module_utils import mastodon_source
+from ansible_collections.fediops.mastodon.plugins.module_utils import mastodon_source, pgbouncer_ini, replica_fence
 from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import SecretError, scram_secret
 
 MAKARA = "makara"
@@ -32,6 +32,9 @@ PRODUCTION_RE = re.compile(r"production:\s*(#.*)?")
 NO_PRODUCTION = ("config/database.yml has no top-level production: block (or does not exist), so it is not Mastodon's "
                  "file: Makara's file is made from it, and root does not copy a file it cannot recognise. Put Mastodon's "
                  "own config/database.yml back (git checkout config/database.yml) and run again.")
+FENCE_NEEDS_PGBOUNCER = (
+    "the replica-lag fence (read_replica_fence_enabled) repoints PgBouncer's %s entry at the primary while the replica "
+    "lags, so it needs PgBouncer in front of the replica")
 
 
 class ReadReplicaError(ValueError):
@@ -362,7 +365,7 @@ def plan(data):
     problems, slots = _problem_list(data)
     result = {"problems": problems, "slots": slots, "mode": None, "master_url": None, "replica_urls": [],
               "env": {}, "streaming_env": {}, "streaming_environment": [], "database_yml": None, "basebackup": None,
-              "basebackup_reason": None}
+              "basebackup_reason": None, "warnings": []}
     try:
         result["mode"] = mode_for_version(data.get("mastodon_version"))
     except ReadReplicaError:
@@ -385,6 +388,12 @@ def plan(data):
     app = data.get("app")
     if not data.get("is_app") or not app:
         return result
+    if app.get("fence") and not app.get("via_pgbouncer"):
+        result["warnings"].append(
+            FENCE_NEEDS_PGBOUNCER % app.get("pgbouncer_replica_db", "mastodon_replica")
+            + ", and Mastodon reads the replica directly here (read_replica_via_pgbouncer is false): it keeps reading "
+            "a replica that lags. Set read_replica_via_pgbouncer: true (scale_pgbouncer_enabled: true in "
+            "playbooks/scale.yml), or read_replica_fence_enabled: false to go without the fence.")
     hosts = data.get("hosts") or {}
     user, password = app["db_user"], app.get("db_password") or ""
     if app.get("via_pgbouncer"):
@@ -421,3 +430,52 @@ def plan(data):
         section = makara_production_yaml(result["master_url"], result["replica_urls"])
         result["database_yml"] = replace_production_section(data.get("database_yml") or "", section)
     return result
+
+
+def fence_config(data):
+    """What the replica-lag fence of one PgBouncer host runs with: {problems, config, pgpass}.
+
+    data: database (the [databases] name Mastodon reads through, mastodon_replica), pgbouncer (the pgbouncer role's
+    fact pgbouncer_runtime: file, unit, databases, postgresql {host, port}, client {host, port}), user and password
+    (the role Mastodon reads as), max_lag_s, interval_s, resume_lag_s, resume_after_s, passfile, state_file.
+    config holds no secret (the program's JSON file); pgpass is the one line of the root-only password file.
+    """
+    problems = []
+    name = data.get("database") or "mastodon_replica"
+    bouncer = data.get("pgbouncer") or {}
+    entry = next((db for db in bouncer.get("databases") or [] if db.get("name") == name), None)
+    if entry is None:
+        problems.append(FENCE_NEEDS_PGBOUNCER % name + ": this host's PgBouncer has no %s entry the fence may "
+                        "repoint (the pgbouncer role's pgbouncer_runtime_databases). Run the fence beside the "
+                        "PgBouncer that serves the replica, or set read_replica_fence_enabled: false." % name)
+    if not data.get("password"):
+        problems.append("read_replica_db_password is empty: the fence reads the primary and the standby as "
+                        "read_replica_db_user with it.")
+    problems.extend(replica_fence.settings_problems(int(data["max_lag_s"]), int(data["interval_s"]),
+                                                    int(data["resume_lag_s"]), int(data["resume_after_s"])))
+    if problems:
+        return {"problems": problems, "config": None, "pgpass": None}
+    primary = bouncer.get("postgresql") or {}
+    fenced = pgbouncer_ini.connstr({"name": name, "host": primary["host"], "port": primary["port"],
+                                    "dbname": entry.get("dbname", name)})
+    # PgBouncer reaches a primary beside it over PostgreSQL's socket, through a peer map for its own system
+    # user; root reads it over loopback with the password instead.
+    primary_host = "127.0.0.1" if str(primary["host"]).startswith("/") else str(primary["host"])
+    config = {
+        "database": name,
+        "fenced_connstr": fenced,
+        "primary": {"host": primary_host, "port": int(primary["port"]), "dbname": entry.get("dbname", name)},
+        "standby": {"host": str(entry["host"]), "port": int(entry.get("port", 5432)), "dbname": entry.get("dbname", name)},
+        "pgbouncer": {"host": str((bouncer.get("client") or {}).get("host") or "127.0.0.1"),
+                      "port": int((bouncer.get("client") or {}).get("port") or 6432),
+                      "unit": bouncer.get("unit") or "pgbouncer.service", "runtime_file": bouncer["file"]},
+        "user": str(data["user"]),
+        "passfile": data["passfile"],
+        "state_file": data["state_file"],
+        "max_lag_s": int(data["max_lag_s"]),
+        "interval_s": int(data["interval_s"]),
+        "resume_lag_s": int(data["resume_lag_s"]),
+        "resume_after_s": int(data["resume_after_s"]),
+    }
+    # One line for every host, port and database: the primary, the standby and PgBouncer itself.
+    return {"problems": [], "config": config, "pgpass": pgpass_line("*", "*", "*", data["user"], data["password"])}

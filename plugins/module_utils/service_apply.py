@@ -27,7 +27,7 @@ import datetime
 import fnmatch
 import re
 
-from ansible_collections.fediops.mastodon.plugins.module_utils import pgbouncer_ini, redis_cache
+from ansible_collections.fediops.mastodon.plugins.module_utils import pgbouncer_ini, redis_instance
 
 SHOW_PROPERTIES = ("Id", "Type", "LoadState", "ActiveState", "ActiveEnterTimestamp", "NeedDaemonReload",
                    "UnitFileState", "FragmentPath", "DropInPaths", "EnvironmentFiles")
@@ -115,9 +115,9 @@ def restart_settings(text, fmt):
         section = pgbouncer_ini.parse(text).get("pgbouncer", {})
         return {key: section[key] for key in sorted(pgbouncer_ini.NO_RELOAD) if key in section}
     if fmt == "redis":
-        parsed = redis_cache.parse_conf(text)
+        parsed = redis_instance.parse_conf(text)
         return {key: value for key, value in sorted(parsed.items())
-                if not redis_cache.is_live(key) and key not in redis_cache.SECRET_SETTINGS}
+                if not redis_instance.is_live(key) and key not in redis_instance.SECRET_SETTINGS}
     raise ValueError("unknown settings format %r, expected one of %s" % (fmt, ", ".join(SETTINGS_FORMATS)))
 
 

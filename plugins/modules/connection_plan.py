@@ -110,12 +110,30 @@ options:
       hosts:
         description:
           - One entry per PgBouncer, each with settings of its own (C(playbooks/scale.yml) with one PgBouncer on every
-            application host). Each takes C(name), C(processes), C(default_pool_size), C(reserve_pool_size),
-            C(max_client_conn) (the section's values by default) and C(clients), the client connections it serves
-            (checked against its C(max_client_conn)). O(pgbouncer.instances) is then the number of entries.
+            application host). O(pgbouncer.instances) is then the number of entries.
         type: list
         elements: dict
         version_added: 0.2.0
+        suboptions:
+          name:
+            description: The host, named in the result and in the problems.
+            type: str
+            required: true
+          processes:
+            description: Its C(pgbouncer_processes); O(pgbouncer.processes) by default.
+            type: int
+          default_pool_size:
+            description: Its C(default_pool_size); O(pgbouncer.default_pool_size) by default.
+            type: int
+          reserve_pool_size:
+            description: Its C(reserve_pool_size); O(pgbouncer.reserve_pool_size) by default.
+            type: int
+          max_client_conn:
+            description: Its C(max_client_conn); O(pgbouncer.max_client_conn) by default.
+            type: int
+          clients:
+            description: The client connections it serves, checked against its C(max_client_conn).
+            type: int
       pools:
         description: Number of database/user pairs that Mastodon uses through PgBouncer (a read replica adds one).
         type: int

@@ -171,8 +171,8 @@ def running_version(url, local_domain):
         hostport = parts.netloc.rsplit("@", 1)[-1]
         conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=3)
         # As nginx would forward it: Rails forces https and checks the host.
-        conn.request("GET", "/api/v1/instance", headers={"Host": local_domain or hostport, "X-Forwarded-Proto": "https",
-                                                          "Accept": "application/json"})
+        conn.request("GET", "/api/v1/instance",
+                     headers={"Host": local_domain or hostport, "X-Forwarded-Proto": "https", "Accept": "application/json"})
         response = conn.getresponse()
         body = response.read(INSTANCE_MAX_BYTES + 1)
         conn.close()

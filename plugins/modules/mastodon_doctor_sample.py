@@ -145,12 +145,10 @@ SELECT json_build_object(
       'name', application_name, 'replay_lag_s', extract(epoch FROM replay_lag))), '[]') FROM pg_stat_replication),
   'slots', CASE WHEN pg_is_in_recovery() THEN '[]'::json ELSE (SELECT coalesce(json_agg(json_build_object(
       'name', slot_name, 'active', active,
-      'retained_bytes', coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0))), '[]')
+      'retained_bytes', %(slot_retained)s)), '[]')
       FROM pg_replication_slots) END,
-  'standby_lag_s', CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() IS NOT NULL
-      AND pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()
-      THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) ELSE 0 END)
-"""
+  'standby_lag_s', %(standby_lag)s)
+""" % {"slot_retained": doctor.SLOT_RETAINED_BYTES_SQL, "standby_lag": doctor.STANDBY_REPLAY_LAG_SQL}
 
 
 class Sampler:

@@ -29,7 +29,7 @@ description:
     back without adding the name to the set). A name leaves the source's set only once its queue is empty there.
   - Copies left in the target by an interrupted move in the other direction are put back onto their keys, after the
     moved jobs, since they are older.
-  - One move at a time: see O(lock_wait).
+  - 'One move at a time: see O(lock_wait).'
   - The environment file is read through the collection's safe walk (the checkout belongs to the C(mastodon) user).
 version_added: 0.1.0
 options:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import (
+    alerts,
     connection_plan as cp,
     doctor,
     inputs,
@@ -31,7 +32,7 @@ from ansible_collections.fediops.mastodon.plugins.module_utils import (
     pg_query,
     pgbouncer_ini,
     read_replica as rr,
-    redis_cache as rc,
+    redis_instance as ri,
     sidekiq_plan as sp,
     systemd_unit,
     text_file,
@@ -52,16 +53,25 @@ def proc(name, queues, threads=5, **extra):
     return dict({"name": name, "queues": queues, "threads": threads}, **extra)
 
 
+# The Redis instance model, as its two callers ask: each passes its own variable names (roles/redis_cache and
+# roles/sidekiq_redis import roles/redis_instance with these callers).
 CACHE_GOOD = {
+    "purpose": "cache", "variables": ri.variables("cache", "redis_cache"),
     "server": "redis", "distribution": "Debian", "distribution_major": "12", "instance_name": "cache",
     "port": 6380, "main_port": 6379, "bind": ["127.0.0.1", "-::1"], "maxmemory": "256mb",
     "maxmemory_policy": "allkeys-lru", "env_style": "url", "env_host": "127.0.0.1", "password": False,
     "settings": {}, "mem_total_bytes": 4 * 1024 ** 3,
 }
+SIDEKIQ_REDIS_GOOD = dict(CACHE_GOOD, purpose="sidekiq", variables=ri.variables("sidekiq", "sidekiq_redis"),
+                          instance_name="sidekiq", port=6381, maxmemory="0", maxmemory_policy=None)
 
 
 def cache(**over):
-    return rc.problems(dict(CACHE_GOOD, **over))
+    return ri.problems(dict(CACHE_GOOD, **over))
+
+
+def sidekiq_redis(**over):
+    return ri.problems(dict(SIDEKIQ_REDIS_GOOD, **over))
 
 
 def database(**over):
@@ -108,6 +118,20 @@ def makara_without_password():
             "app": {"db_user": "mastodon", "db_password": "", "db_name": "mastodon_production",
                     "via_pgbouncer": False}}
     return rr.plan(data)["problems"]
+
+
+FENCE_GOOD = {
+    "database": "mastodon_replica", "user": "mastodon", "password": "pw", "max_lag_s": 30, "interval_s": 5,
+    "resume_lag_s": 10, "resume_after_s": 60, "passfile": "/etc/pgbouncer/p", "state_file": "/var/lib/s.json",
+    "pgbouncer": {"file": "/etc/pgbouncer/fediops-runtime.ini", "unit": "pgbouncer.service",
+                  "databases": [{"name": "mastodon_replica", "host": "10.0.0.3", "port": 5432, "dbname": "mastodon_production"}],
+                  "postgresql": {"host": "/var/run/postgresql", "port": 5432}, "client": {"host": "127.0.0.1", "port": 6432}},
+}
+
+
+def fence(**over):
+    """The replica-lag fence's own checks (read_replica tasks_from: fence), after each value's range."""
+    return rr.fence_config(dict(FENCE_GOOD, **over))["problems"]
 
 
 # (case id, the check's problems (a list, empty when accepted), text every problem must name)
@@ -204,18 +228,18 @@ CASES = [
     ("cache memory in an unknown unit", cache(maxmemory="1x"), "redis_cache_maxmemory"),
     ("cache that never evicts", cache(maxmemory_policy="noeviction"), "redis_cache_maxmemory_policy"),
     ("cache bind in free-form settings", cache(settings={"bind": "0.0.0.0"}), "bind"),
-    # Sidekiq's own Redis (the same instance model, purpose sidekiq): its messages name sidekiq_redis_*.
-    ("Sidekiq's Redis that evicts", cache(purpose="sidekiq", maxmemory_policy="allkeys-lru"),
-     "sidekiq_redis_maxmemory_policy"),
-    ("Sidekiq's Redis on the main Redis port", cache(purpose="sidekiq", maxmemory_policy="noeviction", port=6379),
-     "sidekiq_redis_port"),
-    ("Sidekiq's Redis off loopback without a password",
-     cache(purpose="sidekiq", maxmemory_policy="noeviction", bind=["10.0.0.5"], env_host="10.0.0.5"),
+    # Sidekiq's own Redis (the same instance model, purpose sidekiq): its messages name sidekiq_redis_*. It has
+    # no variable for the eviction policy (always noeviction): asked for another, the model names the setting.
+    ("Sidekiq's Redis that evicts", sidekiq_redis(maxmemory_policy="allkeys-lru"), "maxmemory-policy"),
+    ("Sidekiq's Redis evicting through its free-form settings", sidekiq_redis(settings={"maxmemory-policy": "allkeys-lru"}),
+     "sidekiq_redis_settings"),
+    ("Sidekiq's Redis on the main Redis port", sidekiq_redis(port=6379), "sidekiq_redis_port"),
+    ("Sidekiq's Redis off loopback without a password", sidekiq_redis(bind=["10.0.0.5"], env_host="10.0.0.5"),
      "sidekiq_redis_password"),
-    ("Sidekiq's Redis with a limit below 1mb", cache(purpose="sidekiq", maxmemory_policy="noeviction", maxmemory="1000"),
-     "sidekiq_redis_maxmemory"),
-    ("AOF switched in Sidekiq's free-form settings",
-     cache(purpose="sidekiq", maxmemory_policy="noeviction", settings={"appendonly": "no"}), "appendonly"),
+    ("Sidekiq's Redis with a limit below 1mb", sidekiq_redis(maxmemory="1000"), "sidekiq_redis_maxmemory"),
+    ("AOF switched in Sidekiq's free-form settings", sidekiq_redis(settings={"appendonly": "no"}), "appendonly"),
+    ("Sidekiq's Redis removed with its jobs", sidekiq_redis(state="absent", point_mastodon=False),
+     "sidekiq_redis_point_mastodon"),
     ("Sidekiq's Redis on the cache's port",
      ports(["redis_cache_port", 6380], ["sidekiq_redis_port", 6380]), "sidekiq_redis_port"),
     # Connection plan.
@@ -262,8 +286,9 @@ CASES = [
     ("slot WAL 2048TB", check("read_replica_max_slot_wal_keep_size", "pg_size", "2048TB"), "read_replica_max_slot_wal_keep_size"),
     ("slot WAL below its unit", check("read_replica_max_slot_wal_keep_size", "pg_size", "512kB"),
      "read_replica_max_slot_wal_keep_size"),
-    ("a kB setting of 3TB", check("pgbouncer_extra_work_mem", "pg_size:kB", "3TB"), "pgbouncer_extra_work_mem"),
-    ("-1 where the setting has no -1", check("pgbouncer_extra_work_mem", "pg_size:kB", "-1"), "pgbouncer_extra_work_mem"),
+    # pg_size:kB is a kind no role uses yet: named by the PostgreSQL setting, not by a variable no role has.
+    ("a kB setting of 3TB", check("work_mem", "pg_size:kB", "3TB"), "work_mem"),
+    ("-1 where the setting has no -1", check("work_mem", "pg_size:kB", "-1"), "work_mem"),
     ("10**12 WAL senders", check("read_replica_max_wal_senders", "int>=2", 10 ** 12), "read_replica_max_wal_senders"),
     ("stream timeout past a C int", check("read_replica_stream_timeout", "int>=1", 2 ** 31), "read_replica_stream_timeout"),
     ("Sidekiq db_pool of 100,000", sidekiq([proc("all", ALL_QUEUES, db_pool=100000)]), "db_pool"),
@@ -313,11 +338,9 @@ CASES = [
     ("zone id in the cache host", cache(env_host="fe80::1%eth0", bind=["fe80::1%eth0"], password=True),
      "redis_cache_env_host"),
     ("zone id in a cache bind", cache(bind=["127.0.0.1", "-fe80::1%eth0"], password=True), "redis_cache_bind"),
-    ("zone id in Sidekiq's Redis host",
-     cache(purpose="sidekiq", maxmemory_policy="noeviction", env_host="fe80::1%eth0", bind=["fe80::1%eth0"], password=True),
+    ("zone id in Sidekiq's Redis host", sidekiq_redis(env_host="fe80::1%eth0", bind=["fe80::1%eth0"], password=True),
      "sidekiq_redis_env_host"),
-    ("zone id in Sidekiq's Redis bind",
-     cache(purpose="sidekiq", maxmemory_policy="noeviction", bind=["127.0.0.1", "fe80::1%eth0"], password=True),
+    ("zone id in Sidekiq's Redis bind", sidekiq_redis(bind=["127.0.0.1", "fe80::1%eth0"], password=True),
      "sidekiq_redis_bind"),
     ("a directive smuggled into a cache bind",
      cache(bind=["127.0.0.1", "::1\nenable-debug-command yes"], password=True), "redis_cache_bind"),
@@ -422,6 +445,19 @@ CASES = [
     ("streaming command with a NUL byte", check("streaming_exec_start", "one_line", "node\x00x"), "streaming_exec_start"),
     ("streaming command as a mapping", check("streaming_exec_start", "one_line", {"a": 1}), "streaming_exec_start"),
     ("password as a list", check("pgbouncer_admin_password", "password", ["x"]), "pgbouncer_admin_password"),
+    # The replica-lag fence (issue 30): a fence that could flap, never lift, or fence nothing.
+    ("fence lag of 0 s", check("read_replica_max_lag_s", "int:1..86400", 0), "read_replica_max_lag_s"),
+    ("fence check every 0 s", check("read_replica_fence_interval_s", "int:1..3600", 0), "read_replica_fence_interval_s"),
+    ("fence lag as a boolean", check("read_replica_max_lag_s", "int:1..86400", True), "read_replica_max_lag_s"),
+    ("fence returning at the lag that moved it", fence(resume_lag_s=30), "read_replica_fence_resume_lag_s"),
+    ("fence returning at a lag under one period", fence(interval_s=10, resume_lag_s=10), "read_replica_fence_interval_s"),
+    ("fence without PgBouncer's mastodon_replica", fence(pgbouncer={}), "read_replica_fence_enabled"),
+    ("fence without the reading role's password", fence(password=""), "read_replica_db_password"),
+
+    # The alert rules' thresholds and timings (the metrics role's first validation task, through alert_rules).
+    ("a negative alert threshold", raises(alerts.rules, {"sidekiq_queue_size": -1}), "doctor_thresholds.sidekiq_queue_size"),
+    ("an alert hold that is not a duration", raises(alerts.rules, {}, "5 minutes"), "metrics_alert_for"),
+    ("an eviction window with a line break", raises(alerts.rules, {}, "5m", "5m\n"), "metrics_alert_window"),
 ]
 
 
@@ -501,6 +537,10 @@ GOOD = [
     ["read_replica_db_name", "dbname", "mastodon-production.2"],
     ["pgbouncer_stats_users", "name_list", ["pgbouncer_stats", "publicist"]],
 ]
+
+
+def test_the_fence_accepts_its_defaults():
+    assert fence() == []
 
 
 def test_what_operators_write_is_accepted():

@@ -23,6 +23,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import assert_no_secret_in_log, run_ok, wait_for  # noqa: E402
 from standin_report import http_report, sidekiq_report  # noqa: E402
+from replica_fence_check import FenceSetup, check_fence_keeps_its_secret, check_replica_lag_fence  # noqa: E402
 
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT_DIR = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.dirname(os.path.dirname(SCENARIO_DIR)))
@@ -34,10 +35,12 @@ with open(os.path.join(SCENARIO_DIR, "vars", "secrets.yml"), encoding="utf-8") a
 REPLICATION_PASSWORD = SECRETS["read_replica_test_replication_password"]
 DB_PASSWORD = SECRETS["read_replica_test_db_password"]
 ADMIN_PASSWORD = SECRETS["read_replica_test_pgbouncer_admin_password"]
+with open(os.path.join(SCENARIO_DIR, "vars", "fence.yml"), encoding="utf-8") as handle:
+    FENCE = yaml.safe_load(handle)
 PASSFILE = "/var/lib/postgresql/.pgpass-fediops-replication"
 ENV_FILE = "/home/mastodon/live/.env.production"
 DATABASE_YML_41 = "/home/mastodon/live-4.1/config/database.yml"
-MAKARA_FILE_41 = "/home/mastodon/live-4.1/config/database.makara.yml"
+MAKARA_FILE_41 = "/etc/mastodon/database-4.1.makara.yml"
 SIDEKIQ_ENV_41 = "/etc/mastodon/sidekiq-4.1-primary-database.env"
 
 
@@ -63,8 +66,6 @@ def sql(host, query, db="mastodon_production", check=True):
     if check:
         return run_ok(host, cmd).strip()
     return host.run(cmd)
-
-
 
 
 def streaming(pair):
@@ -204,7 +205,8 @@ def erb_free(text):
 
 def test_makara_database_yml_has_the_guides_exact_shape(pair):
     f = pair.primary.file(MAKARA_FILE_41)
-    assert f.user == "mastodon" and f.mode == 0o640
+    # Outside the checkout, root's: the mastodon user reads it, and cannot point root's write elsewhere.
+    assert f.user == "root" and f.group == "mastodon" and f.mode == 0o640
     text = f.content_string
     parsed = yaml.safe_load(erb_free(text))
     assert set(parsed) == {"default", "development", "test", "production"}
@@ -331,6 +333,43 @@ def test_converging_again_took_no_new_base_backup(pair):
 
 def test_no_secret_reaches_the_converge_log():
     assert_no_secret_in_log(CONVERGE_LOG, list(SECRETS.values()), "fediops.mastodon.read_replica")
+
+
+def fence_setup(pair):
+    """The primary's PgBouncer serves mastodon_replica here: the fence runs beside it."""
+    return FenceSetup(pair.primary, pair.primary, pair.replica, DB_PASSWORD, ADMIN_PASSWORD,
+                      max_lag_s=FENCE["read_replica_max_lag_s"], interval_s=FENCE["read_replica_fence_interval_s"],
+                      resume_after_s=FENCE["read_replica_fence_resume_after_s"])
+
+
+def test_the_fence_keeps_its_password_to_itself(pair):
+    check_fence_keeps_its_secret(fence_setup(pair))
+
+
+def _role_run_keeps_the_fence(pair):
+    """While fenced: Mastodon's own reads (the stand-in's Puma, REPLICA_DB_*) land on the primary, and a run of the
+    pgbouncer role that rewrites pgbouncer.ini and reloads PgBouncer leaves the fence on, its file untouched."""
+    report = http_report(pair.primary, 3000)
+    assert report["reads"]["ok"] and report["reads"]["in_recovery"] is False, report["reads"]
+    override = "/etc/pgbouncer/fediops-runtime.ini"
+    before = run_ok(pair.primary, "sha256sum %s" % override)
+    assert "mastodon_replica = host=/var/run/postgresql" in pair.primary.file(override).content_string
+    reloads = run_ok(pair.primary, "grep -c 'got SIGHUP' /var/log/postgresql/pgbouncer.log || true").strip()
+    proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                           os.path.join(SCENARIO_DIR, "fence_role_run.yml"),
+                           "-e", json.dumps({"fence_host": "read_replica-primary-%s" % pair.release,
+                                             "fence_standby_address": pair.replica_ip})],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert run_ok(pair.primary, "grep -c 'got SIGHUP' /var/log/postgresql/pgbouncer.log").strip() != reloads
+    assert run_ok(pair.primary, "sha256sum %s" % override) == before
+    assert pgbouncer_recovery(pair, "mastodon_replica") == "f"
+
+
+@pytest.mark.changes_the_host
+def test_a_lagging_standby_sends_replica_reads_to_the_primary_and_back(pair):
+    timings = check_replica_lag_fence(fence_setup(pair), while_fenced=lambda: _role_run_keeps_the_fence(pair))
+    print("fence timings on %s: %s" % (pair.release, timings))
 
 
 @pytest.mark.changes_the_host

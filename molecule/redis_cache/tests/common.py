@@ -1,5 +1,6 @@
 """Helpers shared by the redis_cache scenario's tests: real redis-cli calls inside the container."""
 
+import json
 import os
 import re
 import shlex
@@ -121,8 +122,8 @@ def wait_active(host, unit, timeout=30):
     raise AssertionError(f"{unit} is {state}, not active, after {timeout}s")
 
 
-def converge_again(host, extra_vars, log_name):
-    """Run the scenario's converge.yml for this host with extra vars; returns (rc, output, changed)."""
+def converge_again(host, extra_vars, log_name, playbook=None):
+    """Run the scenario's converge.yml (or `playbook`) for this host with extra vars; returns (rc, output, changed)."""
     log_path = os.path.join(EPHEMERAL, log_name)
     env = dict(os.environ)
     env["ANSIBLE_LOG_PATH"] = log_path
@@ -132,10 +133,8 @@ def converge_again(host, extra_vars, log_name):
         env["ANSIBLE_CONFIG"] = cfg
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(EPHEMERAL, "inventory")
     name = host.backend.get_hostname()
-    cmd = ["ansible-playbook", "-v", "-i", inventory, "--limit", name]
-    for key, value in extra_vars.items():
-        cmd += ["-e", f"{key}={value}"]
-    cmd.append(os.path.join(SCENARIO_DIR, "converge.yml"))
+    cmd = ["ansible-playbook", "-v", "-i", inventory, "--limit", name, "-e", json.dumps(extra_vars),
+           playbook or os.path.join(SCENARIO_DIR, "converge.yml")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     output = proc.stdout + proc.stderr
     match = re.search(rf"^{re.escape(name)}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)

@@ -38,7 +38,7 @@ def test_instance_runs_from_debians_template_unit(host):
     assert PASSWORD not in conf.content_string, "the password belongs in the separate password file"
     secret = host.file(f["secret"])
     assert secret.user == f["server"] and secret.mode == 0o640
-    # The instance's own data directory, made by redis_cache_config, is the server's alone.
+    # The instance's own data directory, made by redis_instance_config, is the server's alone.
     data = host.file(f["dir"])
     assert data.is_directory and (data.user, data.group, data.mode) == (f["server"], f["server"], 0o750)
 

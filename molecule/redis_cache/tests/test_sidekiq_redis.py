@@ -8,9 +8,10 @@ them, so the tests read them back: all there, in the order Sidekiq would take th
 
 import json
 import os
+import re
 import sys
 
-from common import CONVERGE_LOG, MAIN_PORT, cli, config_get, flavour, read_env, run_ok
+from common import EPHEMERAL, CONVERGE_LOG, MAIN_PORT, cli, config_get, converge_again, flavour, read_env, run_ok, unit_value
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import assert_no_secret_in_log  # noqa: E402
@@ -67,3 +68,26 @@ def test_sidekiq_beats_on_its_own_redis_and_the_instance_keeps_jobs_safe(host):
 
 def test_the_sidekiq_password_never_reaches_the_converge_log():
     assert_no_secret_in_log(CONVERGE_LOG, [SK_PASSWORD, "s1dekiq"], "fediops.mastodon.sidekiq_redis")
+
+
+def test_a_refused_setting_names_the_roles_own_variables_and_changes_nothing(host):
+    """The role alone, with a port of the main Redis and an eviction policy in its free-form settings: the run stops
+    at its first check with one message naming sidekiq_redis_* (the instance model's other user, the cache, is
+    never named), and the instance keeps its process, its file and Mastodon's environment."""
+    server = flavour(host)["server"]
+    unit = f"{server}-server@sidekiq.service"
+    watched = f"sha256sum /etc/{server}/{server}-sidekiq.conf /home/mastodon/live/.env.production"
+    pid, sums = unit_value(host, unit, "MainPID"), run_ok(host, watched)
+    playbook = os.path.join(EPHEMERAL, "sidekiq_redis-alone.yml")
+    with open(playbook, "w", encoding="utf-8") as handle:
+        handle.write("- hosts: all\n  gather_facts: false\n  roles:\n    - role: fediops.mastodon.sidekiq_redis\n")
+    rc, output, _changed, _log = converge_again(
+        host, {"sidekiq_redis_port": 6379, "sidekiq_redis_settings": {"maxmemory-policy": "allkeys-lru"}},
+        "ansible-sidekiq-refused.log", playbook)
+    assert rc != 0, output[-4000:]
+    messages = re.findall(r'^fatal: .*"msg": "([^"]*)"', output, re.M)
+    assert messages == [
+        "sidekiq_redis: sidekiq_redis_port is 6379, the port of the main Redis (sidekiq_redis_main_port 6379); this "
+        "instance needs its own port, for example 6381. sidekiq_redis_settings sets maxmemory-policy, but this "
+        "instance always runs with maxmemory-policy noeviction: drop it."], output[-4000:]
+    assert unit_value(host, unit, "MainPID") == pid and run_ok(host, watched) == sums

@@ -29,12 +29,8 @@ OWNER = {q.split(",")[0]: name for name, (queues, _t, _p) in PLAN.items() for q 
 SECRET = "fixture-s1dekiq-t0ken-not-for-logs"
 
 
-
-
 def unit(name):
     return f"mastodon-sidekiq@{name}.service"
-
-
 
 
 def redis(host, *args):

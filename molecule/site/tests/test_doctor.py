@@ -57,6 +57,19 @@ def scrape(host, port):
     return metrics
 
 
+def prometheus(host, path):
+    """An answer of the Prometheus the metrics role installed on the host (metrics_prometheus), over its HTTP API."""
+    out = run_ok(host, "python3 -c \"import urllib.request; print(urllib.request.urlopen("
+                       f"'http://127.0.0.1:9090/api/v1/{path}', timeout=5).read().decode())\"")
+    answer = json.loads(out)
+    assert answer["status"] == "success", answer
+    return answer["data"]
+
+
+def alerts_in(host, state):
+    return [a for a in prometheus(host, "alerts")["alerts"] if a["state"] == state]
+
+
 def test_idle_host_names_nothing_but_was_read(host):
     report, out = doctor("idle", 4, check=True)
     assert report["findings"] == [], report["lines"]
@@ -89,6 +102,34 @@ def test_exporters_answer_on_loopback_only(host):
     # Debian 12's PgBouncer exporter cannot read Debian 12's PgBouncer: not installed, no job.
     assert "pgbouncer" not in jobs
     assert host.run("dpkg -s prometheus-pgbouncer-exporter").rc != 0
+
+
+def test_prometheus_loads_the_rules_scrapes_every_exporter_and_fires_nothing_idle(host):
+    # Prometheus listens on loopback only, like the exporters.
+    listening = run_ok(host, "ss -ltnH")
+    assert "127.0.0.1:9090 " in listening and "*:9090 " not in listening
+    groups = prometheus(host, "rules")["groups"]
+    rules = {r["name"]: r for g in groups for r in g["rules"]}
+    assert len(rules) >= 11 and all(name.startswith("Fediops") for name in rules), sorted(rules)
+    assert all(r["health"] == "ok" for r in rules.values()), [(n, r.get("lastError")) for n, r in rules.items()]
+    # Every exporter of the host is scraped and up (the PostgreSQL exporter too), so "nothing fires" below reads data.
+    deadline = time.time() + 30
+    while True:
+        targets = prometheus(host, "targets")["activeTargets"]
+        jobs = {t["labels"]["job"]: t["health"] for t in targets}
+        if all(health == "up" for health in jobs.values()) or time.time() > deadline:
+            break
+        time.sleep(1)
+    [instance] = {t["labels"]["instance"] for t in targets}
+    assert sorted(jobs) == sorted(f"mastodon-{kind}-{instance}"
+                                  for kind in ("redis-main", "redis-sidekiq", "redis-cache", "postgresql")), jobs
+    assert set(jobs.values()) == {"up"}, jobs
+    # The series the latency and replica rules read exist: each Sidekiq queue's latency (the Lua script), the
+    # standby lag (the PostgreSQL exporter's query, 0 on this primary).
+    latency = prometheus(host, "query?query=redis_script_values")["result"]
+    assert any(r["metric"]["key"] == "sidekiq_queue_latency_seconds:default" for r in latency), latency
+    assert prometheus(host, "query?query=fediops_pg_standby_replay_lag_seconds")["result"]
+    assert alerts_in(host, "firing") == [] and alerts_in(host, "pending") == []
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +176,35 @@ def test_doctor_and_exporters_name_each_condition_under_load(host, loaded):
     # The exporters see the same load: the queue's length on Sidekiq's own Redis, and the cache's evictions.
     assert scrape(host, 9123)['redis_key_size{db="db0",key="queue:push"}'] > 0
     assert scrape(host, 9122)["redis_evicted_keys_total"] > 0
+
+
+def test_alerts_fire_under_load(host, loaded):
+    """The rules' alerts for the same loads, firing in Prometheus within their for: (6 s) and a few evaluations."""
+    wanted = {("FediopsSidekiqQueueLatency", "push"), ("FediopsSidekiqQueueBacklog", "push"), ("FediopsCacheEvicting", None)}
+    pgbouncer_exported = host.run("systemctl is-active prometheus-pgbouncer-exporter.service").stdout.strip() == "active"
+    if pgbouncer_exported:  # Debian 13: the pool saturation too (Debian 12's exporter cannot read its PgBouncer)
+        wanted.add(("FediopsPgBouncerClientsWaiting", None))
+    start = time.time()
+    while True:
+        firing = alerts_in(host, "firing")
+        seen = {(a["labels"]["alertname"], a["labels"].get("queue")) for a in firing}
+        seen |= {(name, None) for name, _queue in seen}
+        if wanted <= seen or time.time() - start > 60:
+            break
+        time.sleep(2)
+    assert wanted <= seen, (sorted(seen), prometheus(host, "alerts"))
+    print(f"alerts firing {time.time() - start:.0f} s after the doctor's loaded run")
+    by_name = {a["labels"]["alertname"]: a for a in firing}
+    # The advice is the doctor's: the same guide section and variable as its findings under the same loads.
+    report = json.load(open(os.path.join(EPHEMERAL, "doctor-loaded.json"), encoding="utf-8"))
+    doctor = {f["id"]: f for f in report["findings"]}
+    for name, finding in [("FediopsSidekiqQueueLatency", "sidekiq_queue_latency"), ("FediopsCacheEvicting", "cache_evicting")]:
+        annotations = by_name[name]["annotations"]
+        assert by_name[name]["labels"]["finding"] == finding
+        assert (annotations["section"], annotations["variable"]) == (doctor[finding]["section"], doctor[finding]["variable"])
+    assert "doctor_thresholds.sidekiq_latency_s = 5" in by_name["FediopsSidekiqQueueLatency"]["annotations"]["thresholds"]
+    # Nothing the loads do not cause.
+    assert {a["labels"]["alertname"] for a in firing} <= {name for name, _queue in wanted}, sorted(by_name)
 
 
 def test_no_secret_in_the_journal_after_the_doctor(host):

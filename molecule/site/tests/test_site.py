@@ -25,20 +25,10 @@ KEPT_PORTS = [4000, 4001]
 REMOVED_PORT = 4002
 
 
-
-
-
-
-
-
-
-
 def puma_workers(host):
     # Anchored, so the shell running pgrep (whose command line names the pattern) is not counted.
     res = host.run("pgrep -f '^puma: cluster worker'")
     return [int(p) for p in res.stdout.split()]
-
-
 
 
 @pytest.fixture(scope="module")
@@ -250,8 +240,6 @@ def test_redis_namespace_stops_the_play_on_the_version_the_checkout_declares(hos
     finally:
         run_ok(host, f"cp -p /root/env.before {env_file} && rm -f /root/env.before")
     assert checksums(host) == before and pids(host) == pids_before
-
-
 
 
 def test_a_link_planted_as_the_env_file_is_refused_and_its_target_untouched(host):

@@ -12,8 +12,8 @@ with open(out, "a", buffering=1, encoding="utf-8") as log:
     while time.monotonic() < deadline and not os.path.exists(stop):
         try:
             conn = http.client.HTTPConnection(host, port, timeout=30)
-            conn.request("GET", "/api/v1/streaming/public", headers={"Host": "mastodon.example",
-                                                                      "Accept": "text/event-stream"})
+            conn.request("GET", "/api/v1/streaming/public",
+                         headers={"Host": "mastodon.example", "Accept": "text/event-stream"})
             response = conn.getresponse()
             log.write("%.3f connected %d %s\n" % (time.time(), response.status, response.getheader("X-Fixture-Host", "-")))
             while not os.path.exists(stop):

@@ -11,7 +11,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -41,6 +40,10 @@ def host(name):
 
 
 FRONT, DB2 = host("split-db1"), host("split-db2")
+
+
+def address(h):
+    return re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", run_ok(h, "ip -4 -o addr show scope global")).group(1)
 
 
 def placement():
@@ -195,7 +198,8 @@ def pids(name):
 def scale(*extra, log_name):
     proc = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, "playbooks", "scale.yml"),
-         "-e", json.dumps(VAULT), *extra], capture_output=True, text=True, timeout=900, check=False,
+         "-e", json.dumps(dict(VAULT, vault_media_s3_endpoint=f"http://{address(DB2)}:5000")), *extra],
+        capture_output=True, text=True, timeout=900, check=False,
         env=dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], log_name)))
     return proc.returncode, proc.stdout + proc.stderr
 

@@ -24,12 +24,6 @@ def as_mastodon(host, cmd):
     return host.run(f"cd {LIVE} && runuser -u mastodon -- {cmd}")
 
 
-
-
-
-
-
-
 def redis(host, *args):
     return run_ok(host, "redis-cli --raw " + " ".join(quote(a) for a in args))
 

@@ -323,3 +323,33 @@ def test_a_fleet_half_way_through_an_upgrade_follows_its_target():
     assert out["problems"] == [] and out["version"] == "4.5.1"
     data["hosts"]["app2"]["upgrade"] = {}
     assert "the application hosts run Mastodon 4.5.0 and 4.5.1" in fleet.layout(data)["problems"][0]
+
+
+def test_the_replica_lag_fence_runs_beside_every_pgbouncer_that_serves_the_replica():
+    out = fleet.layout(split())
+    assert out["pgbouncer"]["fence_hosts"] == ["db1"] and "replica_fence" in out["hosts"]["db1"]["runs"]
+    out = fleet.layout(split(scale_pgbouncer_placement="app"))
+    assert out["pgbouncer"]["fence_hosts"] == ["app1", "app2"]
+    assert "replica_fence" not in out["hosts"]["db1"]["runs"]
+    # The plan already counts mastodon_replica as a pool of every PgBouncer against the primary's max_connections,
+    # which is where the fence sends it: no budget changes.
+    assert out["plan_input"]["pgbouncer"]["pools"] == 2
+
+
+def test_a_host_can_go_without_the_fence_and_without_a_replica_there_is_none():
+    data = split(scale_pgbouncer_placement="app")
+    data["hosts"]["app2"]["read_replica"] = {"fence": False}
+    assert fleet.layout(data)["pgbouncer"]["fence_hosts"] == ["app1"]
+    data = split()
+    data["groups"]["mastodon_db_replica"] = []
+    assert fleet.layout(data)["pgbouncer"]["fence_hosts"] == []
+
+
+def test_the_fence_without_pgbouncer_is_a_warning_naming_both_settings():
+    out = fleet.layout(split(scale_pgbouncer_enabled=False))
+    assert out["problems"] == [] and out["pgbouncer"]["fence_hosts"] == []
+    assert any("scale_pgbouncer_enabled: true" in w and "read_replica_fence_enabled: false" in w for w in out["warnings"])
+    data = split(scale_pgbouncer_enabled=False)
+    for host in ("app1", "app2"):
+        data["hosts"][host]["read_replica"] = {"fence": False}
+    assert fleet.layout(data)["warnings"] == []

@@ -348,7 +348,8 @@ def test_a_fresh_cluster_is_replaced_without_force_but_user_data_is_not():
 
 def test_production_adapter():
     assert rr.production_adapter(DATABASE_YML_HEAD + "production:\n  <<: *default\n  adapter: postgresql\n") == "postgresql"
-    makara = rr.replace_production_section(DATABASE_YML_HEAD + "production:\n  <<: *default\n", rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
+    makara = rr.replace_production_section(DATABASE_YML_HEAD + "production:\n  <<: *default\n",
+                                           rr.makara_production_yaml("postgresql://u:p@m/d", ["postgresql://u:p@r/d"]))
     assert rr.production_adapter(makara) == "postgresql_makara"
     # An adapter of another section does not count.
     assert rr.production_adapter("production:\n  database: x\ntest:\n  adapter: postgresql_makara\n") is None
@@ -362,3 +363,70 @@ def test_plan_makara_refuses_a_database_yml_that_already_names_makara():
     result = rr.plan(data)
     assert result["database_yml"] is None
     assert any("git checkout config/database.yml" in problem for problem in result["problems"])
+
+
+FENCE = {
+    "database": "mastodon_replica", "user": "mastodon", "password": "db/pa:ss\\x", "max_lag_s": 30, "interval_s": 5,
+    "resume_lag_s": 10, "resume_after_s": 60, "passfile": "/etc/pgbouncer/fediops-replica-fence.pgpass",
+    "state_file": "/var/lib/fediops-mastodon/replica-fence.json",
+    "pgbouncer": {"file": "/etc/pgbouncer/fediops-runtime.ini", "unit": "pgbouncer.service",
+                  "databases": [{"name": "mastodon_replica", "host": "10.0.0.3", "port": 5433, "dbname": "mastodon_production"}],
+                  "postgresql": {"host": "/var/run/postgresql", "port": 5432}, "client": {"host": "127.0.0.1", "port": 6432},
+                  "user": "mastodon"},
+}
+
+
+def test_fence_config_beside_the_primary_reads_it_over_loopback_and_fences_to_its_socket():
+    out = rr.fence_config(FENCE)
+    assert out["problems"] == []
+    config = out["config"]
+    # PgBouncer reaches the primary as for mastodon_production: the socket, through its peer map.
+    assert config["fenced_connstr"] == "host=/var/run/postgresql port=5432 dbname=mastodon_production"
+    # Root reads it with the password over loopback, and the standby where PgBouncer reaches it.
+    assert config["primary"] == {"host": "127.0.0.1", "port": 5432, "dbname": "mastodon_production"}
+    assert config["standby"] == {"host": "10.0.0.3", "port": 5433, "dbname": "mastodon_production"}
+    assert config["pgbouncer"] == {"host": "127.0.0.1", "port": 6432, "unit": "pgbouncer.service",
+                                   "runtime_file": "/etc/pgbouncer/fediops-runtime.ini"}
+    assert (config["max_lag_s"], config["interval_s"], config["resume_lag_s"], config["resume_after_s"]) == (30, 5, 10, 60)
+    # The password only in the password file's line, escaped as libpq reads it.
+    assert "db/pa:ss" not in repr(config)
+    assert out["pgpass"] == "*:*:*:mastodon:db/pa\\:ss\\\\x\n"
+
+
+def test_fence_config_on_an_application_host_reads_the_primary_where_its_pgbouncer_does():
+    data = dict(FENCE, pgbouncer=dict(FENCE["pgbouncer"], postgresql={"host": "10.0.0.1", "port": 5432}))
+    config = rr.fence_config(data)["config"]
+    assert config["fenced_connstr"] == "host=10.0.0.1 port=5432 dbname=mastodon_production"
+    assert config["primary"]["host"] == "10.0.0.1"
+
+
+@pytest.mark.parametrize("change, name", [
+    ({"pgbouncer": {}}, "read_replica_fence_enabled"),
+    ({"database": "mastodon_other"}, "pgbouncer_runtime_databases"),
+    ({"password": ""}, "read_replica_db_password"),
+    ({"resume_lag_s": 30}, "read_replica_max_lag_s"),
+    ({"interval_s": 10}, "read_replica_fence_interval_s"),
+])
+def test_fence_config_problems_name_the_variable(change, name):
+    out = rr.fence_config(dict(FENCE, **change))
+    assert out["config"] is None and out["pgpass"] is None
+    assert any(name in problem for problem in out["problems"]), out["problems"]
+
+
+def _app_plan(via_pgbouncer, fence):
+    return rr.plan({"mastodon_version": "4.5.0", "mode": "auto", "primaries": ["db1"], "replicas": ["db2"],
+                    "play_hosts": ["db1", "db2", "app"], "self": "app", "is_app": True,
+                    "hosts": {"db1": {"address": "10.0.0.1", "port": 5432}, "db2": {"address": "10.0.0.2", "port": 5432}},
+                    "app": {"db_user": "mastodon", "db_password": "pw", "db_name": "mastodon_production",
+                            "via_pgbouncer": via_pgbouncer, "pgbouncer_host": "127.0.0.1", "pgbouncer_port": 6432,
+                            "pgbouncer_primary_db": "mastodon_production", "pgbouncer_replica_db": "mastodon_replica",
+                            "fence": fence}})
+
+
+@pytest.mark.parametrize("via_pgbouncer, fence, warned", [(False, True, True), (True, True, False), (False, False, False)])
+def test_the_plan_says_the_fence_needs_pgbouncer(via_pgbouncer, fence, warned):
+    out = _app_plan(via_pgbouncer, fence)
+    assert out["problems"] == []
+    assert bool(out["warnings"]) is warned
+    if warned:
+        assert "read_replica_via_pgbouncer" in out["warnings"][0] and "read_replica_fence_enabled: false" in out["warnings"][0]
