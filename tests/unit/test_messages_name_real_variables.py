@@ -29,7 +29,7 @@ import re
 
 import yaml
 
-from ansible_collections.fediops.mastodon.plugins.module_utils import fleet, redis_instance
+from ansible_collections.fediops.mastodon.plugins.module_utils import alerts, fleet, redis_instance
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(os.path.basename(path) for path in glob.glob(os.path.join(TOP, "roles", "*")) if os.path.isdir(path))
@@ -84,6 +84,25 @@ def _documented_in_playbooks():
                     break
                 names.update(VARIABLE.findall(line))
     names.update(fleet.SETTINGS)
+    return names
+
+
+def published_facts():
+    """The facts a role publishes for other plays (style.md, "Roles publish outputs"), such as metrics_scrape_jobs."""
+    names = set()
+    for path in glob.glob(os.path.join(TOP, "roles", "*", "tasks", "*.yml")):
+        for task in _load_yaml(path) or []:
+            names.update(name for name in (task.get("ansible.builtin.set_fact") or {}) if VARIABLE.fullmatch(name))
+    return names
+
+
+def alert_expression_names():
+    """What the alert rules' PromQL names: the exporters' metrics and the doctor's thresholds. The expressions are
+    Prometheus's input, not a message, and their names are no Ansible variables."""
+    names = set()
+    for _alert, _finding, thresholds, expression, _summary in alerts.ALERTS:
+        names.update(thresholds)
+        names.update(VARIABLE.findall(expression))
     return names
 
 
@@ -206,14 +225,15 @@ def redis_instance_messages():
 
 
 def unknown_names(messages):
-    known = declared_variables() | option_values() | plugin_names() | set(ROLES)
+    known = declared_variables() | option_values() | plugin_names() | published_facts() | set(ROLES)
     for name, role in PENDING_ROLES.items():
         if not os.path.isdir(os.path.join(TOP, "roles", role)):
             known.add(name)
+    promql = alert_expression_names()
     unknown = {}
     for source, text in messages:
         for name in VARIABLE.findall(text):
-            if name not in known:
+            if name not in known and not (source == "plugins/module_utils/alerts.py" and name in promql):
                 unknown.setdefault(name, []).append("%s: %s" % (source, " ".join(text.split())[:140]))
     return unknown
 
