@@ -80,7 +80,7 @@ def test_a_preview_on_a_fresh_host_names_the_starts_of_units_not_there_yet(syste
                                           "ActiveEnterTimestamp": OLD}})
     units = ["mastodon-sidekiq@default.service", "mastodon-sidekiq@push.service"]
     code, result, _output = run_module(module, args(tmp_path, start=units, _ansible_check_mode=True,
-                                              pending_files=["/etc/systemd/system/mastodon-sidekiq@.service"]))
+                                                    pending_files=["/etc/systemd/system/mastodon-sidekiq@.service"]))
     assert code == 0 and result["changed"]
     assert result["started"] == units and result["enabled"] == units and result["restarted"] == []
     assert result["reasons"]["mastodon-sidekiq@push.service"] == "not installed yet"
@@ -123,14 +123,14 @@ def test_a_unit_stopped_by_an_earlier_call_is_started_again_and_never_restarted(
     assert code == 0 and first["stopped"] == ["mastodon-streaming.service"]
     done = first["ansible_facts"]["fediops_pending_done"]
     code, result, _output = run_module(module, args(tmp_path, start=["mastodon-streaming.service"], pending_done=done,
-                                              _ansible_check_mode=True))
+                                                    _ansible_check_mode=True))
     assert code == 0 and result["started"] == ["mastodon-streaming.service"]
     # Mastodon's restart of every unit on an older .env.production leaves it alone: the real run stopped it.
     code, result, _output = run_module(module, args(tmp_path, units=["mastodon-streaming*.service"], restart_files=[env],
-                                              pending_files=[env], pending_done=done, _ansible_check_mode=True))
+                                                    pending_files=[env], pending_done=done, _ansible_check_mode=True))
     assert code == 0 and result["restarted"] == [] and not result["changed"]
     code, result, _output = run_module(module, args(tmp_path, units=["mastodon-streaming*.service"], restart_files=[env],
-                                              pending_files=[env], _ansible_check_mode=True))
+                                                    pending_files=[env], _ansible_check_mode=True))
     assert result["restarted"] == ["mastodon-streaming.service"]
 
 
@@ -142,7 +142,7 @@ def test_stop_takes_patterns_and_keeps_the_units_to_start(systemd, run_module, t
     fake.units["mastodon-streaming@4004.service"] = dict(fake.unit("mastodon-streaming@4004.service"),
                                                          LoadState="loaded", UnitFileState="enabled")
     code, result, _output = run_module(module, args(tmp_path, start=["mastodon-streaming@4000.service"],
-                                              stop=["mastodon-streaming@*.service"]))
+                                                    stop=["mastodon-streaming@*.service"]))
     assert code == 0 and result["stopped"] == ["mastodon-streaming@4002.service"]
     assert result["disabled"] == ["mastodon-streaming@4002.service", "mastodon-streaming@4004.service"]
     assert fake.commands == ["stop mastodon-streaming@4002.service",
@@ -157,7 +157,7 @@ def test_a_running_unit_to_start_restarts_on_a_newer_dropin_and_quiet_goes_first
                "DropInPaths": str(dropin)}
     fake = systemd({"mastodon-sidekiq@push.service": running, "mastodon-web.service": running})
     code, result, _output = run_module(module, args(tmp_path, start=["mastodon-sidekiq@push.service"],
-                                              units=["mastodon-web.service"], quiet=["mastodon-sidekiq*"]))
+                                                    units=["mastodon-web.service"], quiet=["mastodon-sidekiq*"]))
     assert code == 0 and result["started"] == []
     assert result["restarted"] == ["mastodon-sidekiq@push.service", "mastodon-web.service"]
     assert fake.commands == ["kill mastodon-sidekiq@push.service", "restart mastodon-sidekiq@push.service",
