@@ -172,14 +172,14 @@ def sample_memory(cgroup):
     shares the container's CPU group with 1000 busy backends and took longer than the rest of the run; and
     the host's root, unlike the container's (no CAP_SYS_PTRACE), may read other users' maps."""
     pids = []
-    for folder, _, files in os.walk(cgroup):
+    for folder, _subdirs, files in os.walk(cgroup):
         if "cgroup.procs" in files:
             pids += (read_proc_file(os.path.join(folder, "cgroup.procs")) or "").split()
     chosen = [(pid, (read_proc(pid, "comm") or "").strip()) for pid in pids]
     chosen = [(pid, comm) for pid, comm in chosen if comm in PROGRAMS]
     result = memory_of([(comm, read_proc(pid, "smaps_rollup"), read_proc(pid, "status")) for pid, comm in chosen])
     for program in PROGRAMS:
-        result[program]["seen"] = sum(1 for _, comm in chosen if comm == program)
+        result[program]["seen"] = sum(1 for _pid, comm in chosen if comm == program)
     return result
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_source import MastodonSourceError, parse_version
 
+
 class UpgradeError(ValueError):
     """Input that is not an upgrade (the playbook's own data, not the operator's choice)."""
 

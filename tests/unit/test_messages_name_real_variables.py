@@ -29,7 +29,7 @@ import re
 
 import yaml
 
-from ansible_collections.fediops.mastodon.plugins.module_utils import fleet, redis_instance
+from ansible_collections.fediops.mastodon.plugins.module_utils import doctor, fleet, redis_instance
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(os.path.basename(path) for path in glob.glob(os.path.join(TOP, "roles", "*")) if os.path.isdir(path))
@@ -44,6 +44,13 @@ MESSAGE_KEYS = ("msg", "fail_msg", "success_msg")
 # A name a module_utils file uses ahead of its role: allowed only while that role is not in the tree. Once it is,
 # the name must be among its options like any other.
 PENDING_ROLES = {"mastodon_upgrade_version": "upgrade"}
+# Names that look like variables and are not: the keys of doctor_thresholds (a mapping the operator sets),
+# Prometheus metrics the Debian exporters export (the alert rules' PromQL), and the fact
+# the metrics role publishes for a Prometheus elsewhere in the play.
+NOT_VARIABLES = set(doctor.THRESHOLDS) | {
+    "pgbouncer_config_max_client_connections", "pgbouncer_pools_client_maxwait_seconds",
+    "pgbouncer_pools_client_waiting_connections", "pgbouncer_process_max_fds", "pgbouncer_process_open_fds",
+    "pgbouncer_up", "redis_instance_info", "pgbouncer_used_clients", "metrics_scrape_jobs"}
 
 
 def _load_yaml(path):
@@ -206,7 +213,7 @@ def redis_instance_messages():
 
 
 def unknown_names(messages):
-    known = declared_variables() | option_values() | plugin_names() | set(ROLES)
+    known = declared_variables() | option_values() | plugin_names() | set(ROLES) | NOT_VARIABLES
     for name, role in PENDING_ROLES.items():
         if not os.path.isdir(os.path.join(TOP, "roles", role)):
             known.add(name)

@@ -21,7 +21,6 @@ import shlex
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import pytest
@@ -223,6 +222,7 @@ def test_the_post_deployment_migration_ran_once_every_process_ran_the_new_releas
             started = float(run_ok(h, f"systemctl show --timestamp=unix -P ActiveEnterTimestamp {unit}").strip().lstrip("@"))
             assert started < post, f"{name}'s {unit} started after the post-deployment migration"
         assert serving(name) == TO
+
 
 def test_the_report_names_the_versions_the_steps_and_the_restarts():
     round_two()
