@@ -34,13 +34,18 @@ PRIMARY, STANDBY = host("split-db1"), host("split-db2")
 
 
 def setup():
-    """The fence beside this round's PgBouncer: db1's in round one, app1's in round two."""
+    """The fence beside this round's PgBouncer, and psql on app1 as Mastodon's clients there: db1's PgBouncer over
+    the network in round one (its hba admits the application hosts), app1's own on loopback in round two."""
     placement = PRIMARY.run("cat /etc/fediops-test-placement")
-    name = "split-app1" if placement.rc == 0 and placement.stdout.strip() == "app" else "split-db1"
-    bouncer = host(name)
-    config = json.loads(bouncer.file(CONFIG).content_string)
-    return name, FenceSetup(bouncer, PRIMARY, STANDBY, DB_PASSWORD, ADMIN_PASSWORD, max_lag_s=config["max_lag_s"],
-                      interval_s=config["interval_s"], resume_after_s=config["resume_after_s"])
+    if placement.rc == 0 and placement.stdout.strip() == "app":
+        name, fence_host, address = "split-app1", host("split-app1"), "127.0.0.1"
+    else:
+        name, fence_host = "split-db1", PRIMARY
+        address = run_ok(PRIMARY, "hostname -I").split()[0]
+    config = json.loads(fence_host.file(CONFIG).content_string)
+    return name, FenceSetup(host("split-app1"), PRIMARY, STANDBY, DB_PASSWORD, ADMIN_PASSWORD,
+                            max_lag_s=config["max_lag_s"], interval_s=config["interval_s"],
+                            resume_after_s=config["resume_after_s"], bouncer_host=address, fence_host=fence_host)
 
 
 def test_without_its_timer_the_fence_moves_no_read():
@@ -49,7 +54,7 @@ def test_without_its_timer_the_fence_moves_no_read():
     table = "fediops_fence_stopped"
     sql_as_postgres(PRIMARY, "CREATE TABLE IF NOT EXISTS %s (note text NOT NULL); ALTER TABLE %s OWNER TO mastodon"
                     % (table, table))
-    run_ok(fence.bouncer, "systemctl stop %s" % TIMER)
+    run_ok(fence.fence_host, "systemctl stop %s" % TIMER)
     try:
         sql_as_postgres(STANDBY, "SELECT pg_wal_replay_pause()")
         note = "stopped-%s" % uuid.uuid4()
@@ -60,7 +65,7 @@ def test_without_its_timer_the_fence_moves_no_read():
         assert fence.through_pool("SELECT pg_is_in_recovery()") == "t"
     finally:
         STANDBY.run("runuser -u postgres -- psql --no-psqlrc -qtAX -c 'SELECT pg_wal_replay_resume()'")
-        run_ok(fence.bouncer, "systemctl start %s" % TIMER)
+        run_ok(fence.fence_host, "systemctl start %s" % TIMER)
         fence.bouncer.run("rm -f %s" % TEST_PGPASS)
 
 
