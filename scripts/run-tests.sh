@@ -130,9 +130,8 @@ stage_molecule() {
     echo "==> [molecule $s] $(date -u +%H:%M:%S) starting"
     start_of[$s]=$(date +%s)
     rm -f "$logdir/molecule-$s.rc"
-    # Ansible appends to molecule's ansible.log, and a run that stopped before its destroy leaves the
-    # scenario's ephemeral directory behind: the check-run count must read this run's log only.
-    rm -f "$ANSIBLE_LOCAL_TEMP"/molecule.*."$s"/ansible.log
+    # The tests read the scenario's ansible.log; a run that was killed before its destroy leaves one behind.
+    rm -f "$ANSIBLE_HOME"/tmp/molecule.*."$s"/ansible.log
     (
       if [ -n "${releases_of[$s]:-}" ]; then
         rc=0

@@ -172,7 +172,7 @@ def sample_memory(cgroup):
     shares the container's CPU group with 1000 busy backends and took longer than the rest of the run; and
     the host's root, unlike the container's (no CAP_SYS_PTRACE), may read other users' maps."""
     pids = []
-    for folder, _folders, files in os.walk(cgroup):
+    for folder, _subdirs, files in os.walk(cgroup):
         if "cgroup.procs" in files:
             pids += (read_proc_file(os.path.join(folder, "cgroup.procs")) or "").split()
     chosen = [(pid, (read_proc(pid, "comm") or "").strip()) for pid in pids]

@@ -33,14 +33,16 @@ SLACK_S = 3.0
 
 
 class FenceSetup:
-    """Where the fence's proof runs. bouncer: the testinfra host whose PgBouncer serves `replica_db` (the fence
-    runs there); primary and standby: the database hosts (SQL as postgres over their socket); the timings are the
-    fence's settings on `bouncer`."""
+    """Where the fence's proof runs. bouncer: the testinfra host the psql clients run on, which reaches PgBouncer at
+    bouncer_host:bouncer_port; fence_host: the one whose PgBouncer serves `replica_db` and runs the fence (bouncer
+    unless told); primary and standby: the database hosts (SQL as postgres over their socket); the timings are the
+    fence's settings on fence_host."""
 
     def __init__(self, bouncer, primary, standby, password, admin_password, max_lag_s, interval_s, resume_after_s,
                  bouncer_host="127.0.0.1", bouncer_port=6432, user="mastodon", dbname="mastodon_production",
-                 replica_db="mastodon_replica", admin_user="pgbouncer"):
+                 replica_db="mastodon_replica", admin_user="pgbouncer", fence_host=None):
         self.bouncer, self.primary, self.standby = bouncer, primary, standby
+        self.fence_host = fence_host or bouncer
         self.password, self.admin_password = password, admin_password
         self.max_lag_s, self.interval_s, self.resume_after_s = max_lag_s, interval_s, resume_after_s
         self.bouncer_host, self.bouncer_port, self.user = bouncer_host, bouncer_port, user
@@ -181,7 +183,7 @@ def check_replica_lag_fence(setup, table="fediops_fence_probe", while_fenced=Non
         held.close()
         setup.bouncer.run("rm -f %s" % TEST_PGPASS)
     # The decisions are in the journal, at notice level, and systemd's own start lines every period are not.
-    journal = run_ok(setup.bouncer, "journalctl -u %s --no-pager -o cat" % FENCE_UNIT)
+    journal = run_ok(setup.fence_host, "journalctl -u %s --no-pager -o cat" % FENCE_UNIT)
     assert "fence on: " in journal and "fence off: " in journal, journal[-2000:]
     assert "Starting" not in journal and "Finished" not in journal, journal[-2000:]
     return timings

@@ -29,7 +29,7 @@ import re
 
 import yaml
 
-from ansible_collections.fediops.mastodon.plugins.module_utils import alerts, fleet, redis_instance
+from ansible_collections.fediops.mastodon.plugins.module_utils import doctor, fleet, redis_instance
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = sorted(os.path.basename(path) for path in glob.glob(os.path.join(TOP, "roles", "*")) if os.path.isdir(path))
@@ -44,6 +44,13 @@ MESSAGE_KEYS = ("msg", "fail_msg", "success_msg")
 # A name a module_utils file uses ahead of its role: allowed only while that role is not in the tree. Once it is,
 # the name must be among its options like any other.
 PENDING_ROLES = {"mastodon_upgrade_version": "upgrade"}
+# Names that look like variables and are not: the keys of doctor_thresholds (a mapping the operator sets),
+# Prometheus metrics the Debian exporters export (the alert rules' PromQL), and the fact
+# the metrics role publishes for a Prometheus elsewhere in the play.
+NOT_VARIABLES = set(doctor.THRESHOLDS) | {
+    "pgbouncer_config_max_client_connections", "pgbouncer_pools_client_maxwait_seconds",
+    "pgbouncer_pools_client_waiting_connections", "pgbouncer_process_max_fds", "pgbouncer_process_open_fds",
+    "pgbouncer_up", "redis_instance_info", "pgbouncer_used_clients", "metrics_scrape_jobs"}
 
 
 def _load_yaml(path):
@@ -84,25 +91,6 @@ def _documented_in_playbooks():
                     break
                 names.update(VARIABLE.findall(line))
     names.update(fleet.SETTINGS)
-    return names
-
-
-def published_facts():
-    """The facts a role publishes for other plays (style.md, "Roles publish outputs"), such as metrics_scrape_jobs."""
-    names = set()
-    for path in glob.glob(os.path.join(TOP, "roles", "*", "tasks", "*.yml")):
-        for task in _load_yaml(path) or []:
-            names.update(name for name in (task.get("ansible.builtin.set_fact") or {}) if VARIABLE.fullmatch(name))
-    return names
-
-
-def alert_expression_names():
-    """What the alert rules' PromQL names: the exporters' metrics and the doctor's thresholds. The expressions are
-    Prometheus's input, not a message, and their names are no Ansible variables."""
-    names = set()
-    for _alert, _finding, thresholds, expression, _summary in alerts.ALERTS:
-        names.update(thresholds)
-        names.update(VARIABLE.findall(expression))
     return names
 
 
@@ -225,15 +213,14 @@ def redis_instance_messages():
 
 
 def unknown_names(messages):
-    known = declared_variables() | option_values() | plugin_names() | published_facts() | set(ROLES)
+    known = declared_variables() | option_values() | plugin_names() | set(ROLES) | NOT_VARIABLES
     for name, role in PENDING_ROLES.items():
         if not os.path.isdir(os.path.join(TOP, "roles", role)):
             known.add(name)
-    promql = alert_expression_names()
     unknown = {}
     for source, text in messages:
         for name in VARIABLE.findall(text):
-            if name not in known and not (source == "plugins/module_utils/alerts.py" and name in promql):
+            if name not in known:
                 unknown.setdefault(name, []).append("%s: %s" % (source, " ".join(text.split())[:140]))
     return unknown
 

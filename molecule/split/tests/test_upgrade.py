@@ -163,6 +163,9 @@ def test_an_upgrade_stopped_after_the_pre_deployment_migrations_then_run_again_c
                              label="second", log_name="upgrade-second.log")
         assert rc == 0, out[-3000:]
         STATE["report"] = json.load(open(report, encoding="utf-8"))
+        # Kept beside the run's logs (the ephemeral folder goes with destroy): the README quotes its step times.
+        with open(os.path.join(PROJECT, ".cache", "logs", "upgrade-report.json"), "w", encoding="utf-8") as handle:
+            json.dump(STATE["report"], handle, indent=2)
     finally:
         run_ok(FRONT, "touch /run/fediops-test-stop")
         wait_for(lambda: FRONT.run("systemctl is-active fediops-test-upgrade-probe").rc != 0, timeout=30,

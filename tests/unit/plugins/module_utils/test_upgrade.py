@@ -80,6 +80,6 @@ def test_a_host_whose_steps_did_not_all_finish_runs_them_again():
 
 def test_the_step_times():
     marks = {"plan": 100.0, "code": 130.0, "pre_migrations": 135.5, "restart": 200.0}
-    assert upgrade.step_seconds(marks, 210.0) == {"code": 30.0, "pre_migrations": 5.5, "restart": 64.5,
-                                                  "post_migrations": 10.0}
+    assert upgrade.step_seconds(marks, 210.0) == {
+        "code": 30.0, "pre_migrations": 5.5, "restart": 64.5, "post_migrations": 10.0}
     assert upgrade.step_seconds({"plan": 100.0, "code": 130.0}, 140.0) == {"code": 30.0}
