@@ -12,29 +12,9 @@ import os
 import subprocess
 import sys
 
-import testinfra
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok  # noqa: E402
-
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-VAULT = {"vault_pgbouncer_mastodon_db_password": "split-Test:db/pass%1 'q'",
-         "vault_pgbouncer_admin_password": "split-Test:admin/pass%2",
-         "vault_read_replica_replication_password": "split-Test:repl/pass%3",
-         "vault_redis_cache_password": "split-Test:cache/pass%4",
-         "vault_pgbouncer_stats_password": "split-Test:stats/pass%5",
-         "vault_sidekiq_redis_password": "split-Test:sidekiq/pass%6"}
-APPS = ["split-app1", "split-app2"]
-
-
-def host(name):
-    return testinfra.get_host("docker://" + name)
-
-
-def placement():
-    res = host("split-db1").run("cat /etc/fediops-test-placement")
-    return res.stdout.strip() if res.rc == 0 else "primary"
+from split_layout import APPS, EPHEMERAL, PROJECT, SECRETS, VAULT, host, placement  # noqa: E402
 
 
 def scrape(h, port):
@@ -103,5 +83,5 @@ def test_doctor_names_nothing_on_the_idle_site_and_read_every_host():
         # Both hosts' Sidekiq use the one Redis on app1 (SIDEKIQ_REDIS_URL), as the doctor read it from each.
         assert obs[name]["redis"]["endpoint"].endswith(":6381"), obs[name]["redis"]["endpoint"]
         assert obs[name]["cache"]["maxmemory"] > 0
-    for secret in VAULT.values():
+    for secret in SECRETS:
         assert secret not in proc.stdout and secret not in json.dumps(report)

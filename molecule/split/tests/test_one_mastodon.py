@@ -14,41 +14,14 @@ import sys
 import uuid
 
 import pytest
-import testinfra
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok, wait_for  # noqa: E402
 from standin_report import http_report, listen_address, oneoff_report  # noqa: E402
-
-APPS = ["split-app1", "split-app2"]
-HOSTS = ["split-db1", "split-db2"] + APPS
-ENV_FILE = "/home/mastodon/live/.env.production"
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-# converge.yml's vault values.
-VAULT = {"vault_pgbouncer_mastodon_db_password": "split-Test:db/pass%1 'q'",
-         "vault_pgbouncer_admin_password": "split-Test:admin/pass%2",
-         "vault_pgbouncer_stats_password": "split-Test:stats/pass%5",
-         "vault_read_replica_replication_password": "split-Test:repl/pass%3",
-         "vault_redis_cache_password": "split-Test:cache/pass%4",
-         "vault_sidekiq_redis_password": "split-Test:sidekiq/pass%6",
-         "vault_media_s3_access_key_id": "split-test-s3-key",
-         "vault_media_s3_secret_access_key": "split-Test:s3/secret%8"}
-
-
-def host(name):
-    return testinfra.get_host("docker://" + name)
+from split_layout import APPS, ENV_FILE, HOSTS, PROJECT, VAULT, host, placement, s3_endpoint  # noqa: E402
 
 
 FRONT, DB2 = host("split-db1"), host("split-db2")
-
-
-def address(h):
-    return re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", run_ok(h, "ip -4 -o addr show scope global")).group(1)
-
-
-def placement():
-    res = FRONT.run("cat /etc/fediops-test-placement")
-    return res.stdout.strip() if res.rc == 0 else "primary"
 
 
 def web(name, path, method="GET", data=None, headers=None):
@@ -198,7 +171,7 @@ def pids(name):
 def scale(*extra, log_name):
     proc = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, "playbooks", "scale.yml"),
-         "-e", json.dumps(dict(VAULT, vault_media_s3_endpoint=f"http://{address(DB2)}:5000")), *extra],
+         "-e", json.dumps(dict(VAULT, vault_media_s3_endpoint=s3_endpoint())), *extra],
         capture_output=True, text=True, timeout=900, check=False,
         env=dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], log_name)))
     return proc.returncode, proc.stdout + proc.stderr

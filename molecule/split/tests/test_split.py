@@ -15,40 +15,14 @@ import threading
 import time
 
 import pytest
-import testinfra
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok  # noqa: E402
 from standin_report import http_report, oneoff_report, sidekiq_report  # noqa: E402
-
-CONVERGE_LOG = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log")
-# converge.yml's vault values.
-DB_PASSWORD = "split-Test:db/pass%1 'q'"
-ADMIN_PASSWORD = "split-Test:admin/pass%2"
-REPLICATION_PASSWORD = "split-Test:repl/pass%3"
-CACHE_PASSWORD = "split-Test:cache/pass%4"
-STATS_PASSWORD = "split-Test:stats/pass%5"
-SIDEKIQ_PASSWORD = "split-Test:sidekiq/pass%6"
-S3_SECRET_KEY = "split-Test:s3/secret%8"
-SECRETS = [DB_PASSWORD, ADMIN_PASSWORD, REPLICATION_PASSWORD, CACHE_PASSWORD, STATS_PASSWORD, SIDEKIQ_PASSWORD, S3_SECRET_KEY]
-ENV_FILE = "/home/mastodon/live/.env.production"
-APPS = ["split-app1", "split-app2"]
-
-
-def host(name):
-    return testinfra.get_host("docker://" + name)
-
+from split_layout import (  # noqa: E402
+    ADMIN_PASSWORD, APPS, CACHE_PASSWORD, CONVERGE_LOG, DB_PASSWORD, ENV_FILE, SECRETS, address, host, placement)
 
 DB1, DB2 = host("split-db1"), host("split-db2")
-
-
-def address(h):
-    return re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", run_ok(h, "ip -4 -o addr show scope global")).group(1)
-
-
-def placement():
-    res = DB1.run("cat /etc/fediops-test-placement")
-    return res.stdout.strip() if res.rc == 0 else "primary"
 
 
 def show_clients(h, hostaddr):

@@ -13,21 +13,14 @@ import sys
 import time
 import uuid
 
-import testinfra
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok  # noqa: E402
+from split_layout import ADMIN_PASSWORD, DB_PASSWORD, host, placement  # noqa: E402
 from replica_fence_check import (  # noqa: E402
     SLACK_S, TEST_PGPASS, FenceSetup, _write_test_pgpass, check_replica_lag_fence, sql_as_postgres)
 
 CONFIG = "/etc/pgbouncer/fediops-replica-fence.json"
 TIMER = "fediops-replica-fence.timer"
-DB_PASSWORD = "split-Test:db/pass%1 'q'"
-ADMIN_PASSWORD = "split-Test:admin/pass%2"
-
-
-def host(name):
-    return testinfra.get_host("docker://" + name)
 
 
 PRIMARY, STANDBY = host("split-db1"), host("split-db2")
@@ -36,8 +29,7 @@ PRIMARY, STANDBY = host("split-db1"), host("split-db2")
 def setup():
     """The fence beside this round's PgBouncer, and psql on app1 as Mastodon's clients there: db1's PgBouncer over
     the network in round one (its hba admits the application hosts), app1's own on loopback in round two."""
-    placement = PRIMARY.run("cat /etc/fediops-test-placement")
-    if placement.rc == 0 and placement.stdout.strip() == "app":
+    if placement() == "app":
         name, fence_host, address = "split-app1", host("split-app1"), "127.0.0.1"
     else:
         name, fence_host = "split-db1", PRIMARY

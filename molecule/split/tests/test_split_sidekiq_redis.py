@@ -18,21 +18,15 @@ import re
 import sys
 import time
 
-import testinfra
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok  # noqa: E402
+from split_layout import APPS, SIDEKIQ_PASSWORD, host  # noqa: E402
 
-PASSWORD = "split-Test:sidekiq/pass%6"
-APPS = ["split-app1", "split-app2"]
+PASSWORD = SIDEKIQ_PASSWORD
 MAIN = "redis-cli -p 6379"
 OWN = f"REDISCLI_AUTH='{PASSWORD}' redis-cli -p 6381"
 EXPECTED = {f"premove-{name}-{kind}-{i}" for name in APPS for kind, count in (("default", 20), ("push", 5))
             for i in range(1, count + 1)} | {f"premove-{name}-scheduled" for name in APPS}
-
-
-def host(name):
-    return testinfra.get_host("docker://" + name)
 
 
 APP1, APP2 = host("split-app1"), host("split-app2")

@@ -24,30 +24,25 @@ import threading
 import uuid
 
 import pytest
-import testinfra
 
-# After round two only (side_effect moved PgBouncer to the application hosts): every test here runs after the
-# round's other checks, in this file's order.
+# After round two only (side_effect moved PgBouncer to the application hosts; conftest.py collects this file then):
+# every test here runs after the round's other checks, in this file's order.
+ROUND_TWO_ONLY = True
 pytestmark = pytest.mark.changes_the_host
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok, wait_for  # noqa: E402
 from standin_report import listen_address  # noqa: E402
 
-APPS = ["split-app1", "split-app2"]
-LIVE = "/home/mastodon/live"
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-SIDEKIQ_CLI = "REDISCLI_AUTH='split-Test:sidekiq/pass%6' redis-cli -p 6381"
+from split_layout import APPS, LIVE, PROJECT, SIDEKIQ_PASSWORD, host  # noqa: E402
+
+SIDEKIQ_CLI = f"REDISCLI_AUTH={shlex.quote(SIDEKIQ_PASSWORD)} redis-cli -p 6381"
 FROM, TO = "4.5.0", "4.5.1"
 # What `git checkout v4.5.1` does to the stand-in's checkout.
 STEPS = ["ruby bin/fixture-release {version}"]
 PRE, POST = "20260301000000", "20260301000001"
 TAG = "upgrade-" + uuid.uuid4().hex[:8]
 STATE = {}
-
-
-def host(name):
-    return testinfra.get_host("docker://" + name)
 
 
 FRONT = host("split-db1")
@@ -60,12 +55,6 @@ def upgrade(*extra, log_name):
         capture_output=True, text=True, timeout=900, check=False,
         env=dict(os.environ, ANSIBLE_LOG_PATH=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], log_name)))
     return proc.returncode, proc.stdout + proc.stderr
-
-
-def round_two():
-    res = FRONT.run("cat /etc/fediops-test-placement")
-    if res.rc != 0 or res.stdout.strip() != "app":
-        pytest.skip("the upgrade runs after round two")
 
 
 def snapshot():
@@ -125,7 +114,6 @@ def under_load(*extra, label, log_name):
 
 
 def test_a_downgrade_a_skipped_stop_and_a_preview_change_nothing():
-    round_two()
     before = snapshot()
     rc, out = upgrade("-e", "mastodon_upgrade_version=4.4.0", log_name="upgrade-downgrade.log")
     assert rc != 0 and "mastodon_upgrade_version is 4.4.0, older than the 4.5.0" in out, out[-3000:]
@@ -144,7 +132,6 @@ def test_a_downgrade_a_skipped_stop_and_a_preview_change_nothing():
 
 
 def test_an_upgrade_stopped_after_the_pre_deployment_migrations_then_run_again_completes_under_load():
-    round_two()
     run_ok(FRONT, "rm -f /run/fediops-test-stop /var/log/fediops-upgrade-probe.log")
     run_ok(FRONT, "systemd-run --unit=fediops-test-upgrade-probe --collect --property=RuntimeMaxSec=1800 python3 "
                   "/usr/local/lib/fediops-test-probe.py 127.0.0.1 80 /fixture/statuses 20 /var/log/fediops-upgrade-probe.log "
@@ -178,7 +165,6 @@ def test_an_upgrade_stopped_after_the_pre_deployment_migrations_then_run_again_c
 
 
 def test_no_request_through_the_front_door_failed_during_the_upgrade():
-    round_two()
     lines = STATE["probe"]
     assert len(lines) > 400, f"the probe sent only {len(lines)} requests"
     failed = [line for line in lines if line[1] != "200"]
@@ -188,7 +174,6 @@ def test_no_request_through_the_front_door_failed_during_the_upgrade():
 
 
 def test_every_job_queued_before_and_during_the_upgrade_ran_exactly_once():
-    round_two()
     assert STATE["queued"] >= 1000, STATE["queued"]
     app1 = host("split-app1")
 
@@ -203,7 +188,6 @@ def test_every_job_queued_before_and_during_the_upgrade_ran_exactly_once():
 
 
 def test_the_migrations_went_straight_to_postgresql():
-    round_two()
     rows = psql(f"SELECT version, server_port, client_port = runner_port FROM fixture_applied_migrations "
                 f"WHERE version IN ('{PRE}', '{POST}') ORDER BY version").splitlines()
     assert rows == [f"{PRE}|5432|t", f"{POST}|5432|t"], rows
@@ -213,7 +197,6 @@ def test_the_migrations_went_straight_to_postgresql():
 
 
 def test_the_post_deployment_migration_ran_once_every_process_ran_the_new_release():
-    round_two()
     post = float(psql(f"SELECT extract(epoch FROM applied_at) FROM fixture_applied_migrations WHERE version = '{POST}'"))
     old = [float(line[0]) for line in STATE["probe"] if line[4] == FROM]
     assert old and max(old) < post
@@ -228,7 +211,6 @@ def test_the_post_deployment_migration_ran_once_every_process_ran_the_new_releas
 
 
 def test_the_report_names_the_versions_the_steps_and_the_restarts():
-    round_two()
     report = STATE["report"]
     assert (report["from"], report["to"]) == (FROM, TO)
     assert set(report["step_seconds"]) == {"code", "pre_migrations", "restart", "post_migrations"}
