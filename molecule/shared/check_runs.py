@@ -33,13 +33,18 @@ def check_recaps(log):
     return runs
 
 
-def assert_check_runs(log_path, expected=1):
+def assert_check_runs(log_paths, expected=1):
     """The preview before converge predicted changes on every host, the one after idempotence (where the scenario
-    runs one) none, and neither failed (each also proved the host unchanged, or it would have failed)."""
-    with open(log_path, encoding="utf-8") as handle:
-        runs = check_recaps(handle.read())
+    runs one) none, and neither failed (each also proved the host unchanged, or it would have failed).
+    log_paths: the logs that hold the previews, oldest first."""
+    runs = []
+    for log_path in log_paths:
+        with open(log_path, encoding="utf-8") as handle:
+            runs += check_recaps(handle.read())
     assert len(runs) == expected, "expected %d check runs (before converge, and after idempotence), found %d" % (
         expected, len(runs))
+    if not runs:
+        return
     before, after = runs[0], runs[1:]
     assert before and all(r["failed"] == 0 and r["changed"] > 0 for r in before.values()), before
     for later in after:

@@ -83,7 +83,7 @@ def test_main_redis_keeps_its_data_settings_and_process(host):
 
 def test_env_production_reaches_the_cache_with_exactly_its_settings(host):
     env = read_env(host)
-    style = "parts" if host.backend.get_hostname().endswith("-trixie") else "url"
+    style = "parts" if host.backend.get_hostname().endswith("-valkey") else "url"
     if style == "url":
         assert env["CACHE_REDIS_URL"].startswith("redis://:")
         assert not any(k in env for k in ("CACHE_REDIS_HOST", "CACHE_REDIS_PORT", "CACHE_REDIS_PASSWORD"))
