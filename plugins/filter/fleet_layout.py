@@ -24,7 +24,9 @@ options:
         C(mastodon_cache)).
       - C(settings), the C(scale_*) variables that are set (no secrets); an unknown name is a problem.
       - C(hosts), each host's C(address), C(version) and C(env_keys) (application hosts), and the roles' plans
-        C(pgbouncer), C(redis_cache), C(sidekiq_redis), C(web), C(streaming), C(sidekiq).
+        C(pgbouncer), C(redis_cache), C(sidekiq_redis), C(web), C(streaming), C(sidekiq), C(media). An application
+        host may give its M(fediops.mastodon.mastodon_checkout) result as C(checkout) instead of C(version),
+        C(upgrade) and C(env_keys); the media settings its role is not asked to change then come from it too.
     type: dict
     required: true
 author:
@@ -84,8 +86,11 @@ _value:
     hosts:
       description:
         - Per host, C(groups), C(runs) (postgresql, mastodon, pgbouncer, cache, sidekiq_redis), C(ports),
-          C(depends_on); for an application host also C(scheduler), C(pgbouncer) (where Mastodon reaches it),
-          C(cache), C(sidekiq_redis) and C(remove_own_cache).
+          C(depends_on), C(pgbouncer_host) (the address its Mastodon reaches PgBouncer on for the replica),
+          C(pgbouncer_server) (for a host that runs PgBouncer, C(postgresql_host), null on the primary, and
+          C(runtime_databases), the entries the replica-lag fence repoints) and C(metrics) (C(pgbouncer),
+          C(postgresql) and C(redis_instances) for the metrics role, without passwords); for an application host
+          also C(scheduler), C(pgbouncer) (where Mastodon reaches it), C(cache), C(sidekiq_redis) and C(remove_own_cache).
       type: dict
     plan_input:
       description: The input of M(fediops.mastodon.connection_plan) for the whole fleet.

@@ -138,6 +138,23 @@ def _shared_instance(kind, host, users, data, problems, setting_of):
     return {"host": host, "bind": bind, "address": address, "port": int(info.get("port") or 0), "shared": shared}
 
 
+def _published(info):
+    """What a host publishes, with what its checkout (mastodon_checkout's result, under `checkout`) says filled in:
+    the version, the upgrade under way and the keys of .env.production, and the media settings its role is not
+    asked to change (Mastodon keeps storing uploads where .env.production says now)."""
+    checkout = (info or {}).get("checkout")
+    if not isinstance(checkout, dict):
+        return info
+    info = dict(info)
+    for key, default in (("version", ""), ("upgrade", {}), ("env_keys", [])):
+        info.setdefault(key, checkout.get(key, default))
+    media = dict(info.get("media") or {})
+    media["storage"] = media.get("storage") or checkout.get("media_storage", "local")
+    media["shared_dir"] = media.get("shared_dir") or checkout.get("paperclip_root_path", "")
+    info["media"] = media
+    return info
+
+
 def _share(value, total, name, problems):
     """A count, or "N%" of `total`, as a whole number; a problem naming `name` when it is neither."""
     text = str(value).strip()
@@ -187,6 +204,7 @@ def layout(data):
     hosts_in = data.setdefault("hosts", {})
     if not isinstance(hosts_in, dict):
         raise FleetError("hosts must be a mapping of host name to what it publishes")
+    hosts_in = data["hosts"] = {host: _published(info) for host, info in hosts_in.items()}
 
     if len(groups["primary"]) != 1 or not groups["app"]:
         problems.append("the inventory needs exactly one host in mastodon_db_primary (it has %d) and at least one in "
@@ -431,6 +449,21 @@ def layout(data):
         entry["postgresql"] = {"host": "/var/run/postgresql" if host == primary else _address_of(primary, data),
                                "port": int(primary_plan.get("postgresql_port") or 5432)}
 
+    # What each host's plays apply, decided here so that no play works placement out again.
+    runtime = [d["name"] for d in pgbouncer["databases"]]
+    for host in every:
+        entry, info = out_hosts[host], hosts_in.get(host) or {}
+        # Where this host's Mastodon reaches PgBouncer for the replica: the primary's, else its own on loopback.
+        entry["pgbouncer_host"] = (pgbouncer["endpoints"].get(host) or {}).get("address", "127.0.0.1")
+        entry["pgbouncer_server"] = None
+        if "pgbouncer" in entry["runs"]:
+            entry["pgbouncer_server"] = {
+                # An application host's PgBouncer reaches PostgreSQL over TCP; the primary's keeps its own setting.
+                "postgresql_host": None if host == primary else pgbouncer["primary_address"],
+                # The entries the replica-lag fence repoints while PgBouncer runs.
+                "runtime_databases": runtime if host in pgbouncer["fence_hosts"] else []}
+        entry["metrics"] = _metrics_of(entry["runs"], info, sidekiq_redis)
+
     plan_input, demands = _plan_input(data, apps, settings, pgbouncer, native_replica, problems)
     if pgbouncer["enabled"]:
         pgbouncer["report"] = {
@@ -448,6 +481,28 @@ def layout(data):
         "hosts": out_hosts, "plan_input": plan_input, "demands": demands, "settings": settings, "problems": problems,
         "warnings": warnings, "front": front, "batch": batch,
     }
+
+
+# The exporter ports of the Redis servers a host may run (the metrics role's metrics_redis_instances).
+REDIS_EXPORTERS = {"main": 9121, "cache": 9122, "sidekiq": 9123}
+
+
+def _metrics_of(runs, info, sidekiq_redis):
+    """What the metrics role exports on a host, without passwords (the play adds each instance's)."""
+    redis_plan = info.get("redis_cache") or {}
+    redis = []
+    if "mastodon" in runs:
+        # Sidekiq's queue sizes come from the Redis that holds them: the main one unless Sidekiq has its own.
+        redis.append({"name": "main", "address": "redis://127.0.0.1:%s" % (redis_plan.get("main_port") or 6379),
+                      "port": REDIS_EXPORTERS["main"], "queues": not sidekiq_redis})
+    if "sidekiq_redis" in runs:
+        redis.append({"name": "sidekiq", "address": "redis://127.0.0.1:%s" % sidekiq_redis["port"],
+                      "port": REDIS_EXPORTERS["sidekiq"], "queues": True})
+    if "cache" in runs:
+        redis.append({"name": "cache", "address": "redis://127.0.0.1:%s" % (redis_plan.get("port") or 6380),
+                      "port": REDIS_EXPORTERS["cache"], "queues": False})
+    return {"pgbouncer": "pgbouncer" in runs and _bool((info.get("pgbouncer") or {}).get("stats_password_set")) is True,
+            "postgresql": "postgresql" in runs, "redis_instances": redis}
 
 
 def _fence_wanted(hosts_in, host):

@@ -6,7 +6,7 @@
 Every application host runs its own Puma, Sidekiq processes and streaming instances, and all of
 them open connections to the same PgBouncer and PostgreSQL. `site_input()` adds the hosts up into
 one input for connection_plan.plan(); `site_report()` lays the plan and the state of the other
-parts side by side; `report_lines()` turns that into the text the playbook prints.
+parts side by side (`fleet_report()` for a fleet laid out by fleet.py); `report_lines()` turns that into the text the playbook prints.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from ansible_collections.fediops.mastodon.plugins.module_utils.connection_plan import (
     STREAMING_DEFAULT_DB_POOL,
     plan,
+    plan_from,
 )
 
 
@@ -114,6 +115,54 @@ def site_report(demands, site_plan, pgbouncer=None, cache=None, replica=None):
         "cache": cache,
         "replica": replica,
     }
+
+
+# PostgreSQL's default superuser_reserved_connections, when neither the setting nor the primary gives it.
+DEFAULT_SUPERUSER_RESERVED = 3
+
+
+def fleet_plan(fleet, live=None):
+    """The connection plan of a fleet (fleet.layout()'s result) against PostgreSQL's limits: the settings
+    scale_postgresql_max_connections and scale_postgresql_superuser_reserved_connections, else `live`, the
+    [max_connections, superuser_reserved_connections] read on the primary."""
+    settings, live = fleet["settings"], list(live or [])
+    max_connections = settings.get("scale_postgresql_max_connections") or (live[0] if live else None)
+    if max_connections is None:
+        raise SitePlanError("scale_postgresql_max_connections is not set and PostgreSQL's was not read on the primary")
+    reserved = (settings.get("scale_postgresql_superuser_reserved_connections")
+                or (live[1] if len(live) > 1 else DEFAULT_SUPERUSER_RESERVED))
+    return plan_from(dict(fleet["plan_input"], postgresql={"max_connections": max_connections,
+                                                           "superuser_reserved_connections": reserved}))
+
+
+def _cache_part(lines, port):
+    """What redis-cli CONFIG GET printed (name, value, name, value...) as a mapping, with the instance's port;
+    empty when the host read no cache instance."""
+    if lines is None:
+        return {}
+    return dict(dict(zip(lines[0::2], lines[1::2])), port=int(port))
+
+
+# What a database host that failed earlier in the run (and so adds nothing to the report) is reported as.
+MISSING_PART = {"cache": {}, "standbys": [], "in_recovery": "unknown: the run failed there"}
+
+
+def fleet_report(fleet, site_plan, parts):
+    """site_report() of a fleet (fleet.layout()'s result) from what each host that reached the report read:
+    `parts` maps it to {cache (redis-cli's CONFIG GET lines, or None), cache_port, standbys (the primary's
+    pg_stat_replication rows), in_recovery (a replica's pg_is_in_recovery())}."""
+    read = {host: {"cache": _cache_part(part.get("cache"), part.get("cache_port")),
+                   "standbys": [" ".join(str(v) for v in row) for row in part.get("standbys") or []],
+                   "in_recovery": part.get("in_recovery", "")}
+            for host, part in (parts or {}).items()}
+    parts = dict({host: MISSING_PART for host in fleet["replicas"] + [fleet["primary"]]}, **read)
+    replica = {}
+    if fleet["replicas"]:
+        replica = {"standbys (name client state sync lag_s)": parts[fleet["primary"]]["standbys"],
+                   "replicas in recovery": {host: parts[host]["in_recovery"] for host in fleet["replicas"]}}
+    return site_report(fleet["demands"], site_plan, pgbouncer=fleet["pgbouncer"].get("report", {}),
+                       cache={host: part["cache"] for host, part in parts.items() if part.get("cache")},
+                       replica=replica)
 
 
 def _process_line(proc):

@@ -7,7 +7,8 @@ from ansible_collections.fediops.mastodon.plugins.filter import site_plan, web_p
 
 
 def test_filters_are_registered():
-    assert set(site_plan.FilterModule().filters()) == {"site_plan_input", "site_report", "site_report_lines"}
+    assert set(site_plan.FilterModule().filters()) == {"site_plan_input", "site_report", "site_report_lines",
+                                                    "fleet_connection_plan", "fleet_report"}
     assert set(web_plan.FilterModule().filters()) == {"puma_defaults"}
 
 
@@ -30,3 +31,10 @@ def test_site_filters_wrap_errors():
                                        "postgresql_available": None}}
     lines = site_plan.site_report_lines(site_plan.site_report_filter(demands, plan))
     assert any("2 (no limit known)" in line for line in lines)
+
+
+def test_fleet_filters_wrap_errors():
+    with pytest.raises(AnsibleFilterError, match="fleet_connection_plan: .*scale_postgresql_max_connections"):
+        site_plan.fleet_connection_plan({"settings": {}, "plan_input": {}}, [])
+    with pytest.raises(AnsibleFilterError, match="fleet_report"):
+        site_plan.fleet_report_filter({}, {}, {})

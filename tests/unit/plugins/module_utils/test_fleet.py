@@ -353,3 +353,75 @@ def test_the_fence_without_pgbouncer_is_a_warning_naming_both_settings():
     for host in ("app1", "app2"):
         data["hosts"][host]["read_replica"] = {"fence": False}
     assert fleet.layout(data)["warnings"] == []
+
+
+# What each host's plays apply, read from the layout instead of worked out in playbooks/scale.yml.
+
+def test_where_each_host_reaches_pgbouncer_for_the_replica():
+    out = fleet.layout(split())
+    # The primary's PgBouncer over the network, else one beside it; hosts without Mastodon keep the loopback.
+    assert {h: out["hosts"][h]["pgbouncer_host"] for h in ("db1", "db2", "app1", "app2")} == {
+        "db1": "127.0.0.1", "db2": "127.0.0.1", "app1": "10.0.0.1", "app2": "10.0.0.1"}
+    out = fleet.layout(split(scale_pgbouncer_placement="app"))
+    assert out["hosts"]["app1"]["pgbouncer_host"] == "127.0.0.1"
+    out = fleet.layout(split(scale_pgbouncer_enabled=False))
+    assert out["hosts"]["app1"]["pgbouncer_host"] == "127.0.0.1"
+
+
+def test_what_each_pgbouncer_is_given():
+    out = fleet.layout(split())
+    # On the primary, its own setting (PostgreSQL's socket) stays; the fence repoints the replica's entry.
+    assert out["hosts"]["db1"]["pgbouncer_server"] == {"postgresql_host": None, "runtime_databases": ["mastodon_replica"]}
+    assert out["hosts"]["app1"]["pgbouncer_server"] is None and out["hosts"]["db2"]["pgbouncer_server"] is None
+    out = fleet.layout(split(scale_pgbouncer_placement="app"))
+    assert out["hosts"]["app2"]["pgbouncer_server"] == {"postgresql_host": "10.0.0.1",
+                                                         "runtime_databases": ["mastodon_replica"]}
+    assert out["hosts"]["db1"]["pgbouncer_server"] is None
+    data = split(scale_pgbouncer_placement="app")
+    data["hosts"]["app2"]["read_replica"] = {"fence": False}
+    assert fleet.layout(data)["hosts"]["app2"]["pgbouncer_server"]["runtime_databases"] == []
+    assert fleet.layout(one_host())["hosts"]["doc1"]["pgbouncer_server"] == {"postgresql_host": None,
+                                                                             "runtime_databases": []}
+
+
+def test_what_each_host_exports_without_passwords():
+    out = fleet.layout(split())
+    # Sidekiq has its own Redis on app1: its queue sizes come from there, not from the main Redis.
+    assert out["hosts"]["app1"]["metrics"] == {"pgbouncer": False, "postgresql": False, "redis_instances": [
+        {"name": "main", "address": "redis://127.0.0.1:6379", "port": 9121, "queues": False},
+        {"name": "sidekiq", "address": "redis://127.0.0.1:6381", "port": 9123, "queues": True},
+        {"name": "cache", "address": "redis://127.0.0.1:6380", "port": 9122, "queues": False}]}
+    assert [r["name"] for r in out["hosts"]["app2"]["metrics"]["redis_instances"]] == ["main"]
+    assert out["hosts"]["db2"]["metrics"] == {"pgbouncer": False, "postgresql": True, "redis_instances": []}
+    # PgBouncer's exporter needs the monitoring user's password.
+    assert not out["hosts"]["db1"]["metrics"]["pgbouncer"]
+    data = split(scale_sidekiq_redis_enabled=False)
+    data["hosts"]["db1"]["pgbouncer"]["stats_password_set"] = True
+    data["hosts"]["app1"]["redis_cache"] = dict(CACHE, main_port=6390, port=6391)
+    out = fleet.layout(data)
+    assert out["hosts"]["db1"]["metrics"]["pgbouncer"]
+    assert out["hosts"]["app1"]["metrics"]["redis_instances"] == [
+        {"name": "main", "address": "redis://127.0.0.1:6390", "port": 9121, "queues": True},
+        {"name": "cache", "address": "redis://127.0.0.1:6391", "port": 9122, "queues": False}]
+    assert "password" not in repr(out["hosts"]["app1"]["metrics"])
+
+
+def test_a_checkout_fills_in_what_the_roles_are_not_asked_to_change():
+    data = split()
+    for host in ("app1", "app2"):
+        info = data["hosts"][host]
+        for key in ("version", "env_keys"):
+            info.pop(key)
+        info["media"] = {"storage": "", "shared_dir": "", "s3": {}, "shared_proven": True}
+        info["checkout"] = {"version": "4.5.0", "upgrade": {}, "env_keys": ["DATABASE_URL"], "media_storage": "local",
+                            "paperclip_root_path": "/srv/media", "path": "/home/mastodon/live"}
+    out = fleet.layout(data)
+    assert out["version"] == "4.5.0"
+    assert any("DATABASE_URL" in p for p in out["problems"])
+    # Local uploads in the folder .env.production names, proven shared: no media problem.
+    assert not any("media" in p for p in out["problems"])
+    # What the role is asked for wins over what the checkout says now.
+    data["hosts"]["app1"]["media"]["storage"] = "s3"
+    assert any("media_storage differs" in p for p in fleet.layout(data)["problems"])
+    # A host without a checkout (a database host) stores nothing.
+    assert fleet._published({"checkout": {}})["media"] == {"storage": "local", "shared_dir": ""}

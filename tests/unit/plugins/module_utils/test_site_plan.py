@@ -112,3 +112,60 @@ def test_pgbouncer_on_every_app_host_counts_instances_and_the_busiest_host():
     single = sp.site_input(demands, pgbouncer=limits)
     assert "instances" not in single["pgbouncer"] and "replica" not in single
     assert "pgbouncer" not in sp.site_input(demands)
+
+
+
+# A fleet as fleet.layout() returns it, with only what the plan and the report read.
+FLEET = {"primary": "db1", "replicas": ["db2"], "demands": {"app1": ONE},
+         "plan_input": {"web": ONE["web"], "sidekiq": ONE["sidekiq"], "streaming": ONE["streaming"]},
+         "pgbouncer": {"report": {"placement": "primary"}},
+         "settings": {"scale_postgresql_max_connections": None, "scale_postgresql_superuser_reserved_connections": None}}
+
+
+@pytest.mark.parametrize("settings, live, limits", [
+    ({}, ["200", "5"], (200, 5)),
+    # The settings win over what the primary says; the reserved ones default to PostgreSQL's 3.
+    ({"scale_postgresql_max_connections": 150}, ["200", "5"], (150, 5)),
+    ({"scale_postgresql_max_connections": 150, "scale_postgresql_superuser_reserved_connections": 10}, [], (150, 10)),
+    ({"scale_postgresql_max_connections": 150}, [], (150, 3)),
+])
+def test_the_fleet_plan_takes_the_settings_else_the_primarys_limits(settings, live, limits):
+    fleet = dict(FLEET, settings=dict(FLEET["settings"], **settings))
+    got = sp.fleet_plan(fleet, live)
+    assert (got["limits"]["max_connections"], got["limits"]["superuser_reserved_connections"]) == limits
+    assert got == cp.plan_from(dict(FLEET["plan_input"], postgresql={"max_connections": limits[0],
+                                                                     "superuser_reserved_connections": limits[1]}))
+
+
+def test_the_fleet_plan_without_any_max_connections_is_refused():
+    with pytest.raises(sp.SitePlanError, match="scale_postgresql_max_connections"):
+        sp.fleet_plan(FLEET, [])
+
+
+def test_the_fleet_report_from_what_each_host_read():
+    plan = sp.fleet_plan(FLEET, ["200", "3"])
+    parts = {"db1": {"cache": None, "cache_port": "6380", "standbys": [["db2", "10.0.0.2", "streaming", "async", "0"]],
+                     "in_recovery": ""},
+             "db2": {"cache": None, "cache_port": "6380", "standbys": [], "in_recovery": "t"},
+             "app1": {"cache": ["maxmemory", "1073741824", "maxmemory-policy", "allkeys-lru"], "cache_port": "6380",
+                      "standbys": [], "in_recovery": ""},
+             # A preview on a host whose cache does not exist yet: redis-cli printed nothing.
+             "app2": {"cache": [], "cache_port": 6390, "standbys": [], "in_recovery": ""}}
+    report = sp.fleet_report(FLEET, plan, parts)
+    assert report == sp.site_report(FLEET["demands"], plan, pgbouncer={"placement": "primary"},
+                                    cache={"app1": {"maxmemory": "1073741824", "maxmemory-policy": "allkeys-lru",
+                                                    "port": 6380},
+                                           "app2": {"port": 6390}},
+                                    replica={"standbys (name client state sync lag_s)": ["db2 10.0.0.2 streaming async 0"],
+                                             "replicas in recovery": {"db2": "t"}})
+
+
+def test_the_fleet_report_names_a_database_host_that_failed_earlier():
+    plan = sp.fleet_plan(FLEET, ["200", "3"])
+    fleet = dict(FLEET, pgbouncer={"enabled": False})
+    report = sp.fleet_report(fleet, plan, {"app1": {"cache": None, "cache_port": 6380, "standbys": [], "in_recovery": ""}})
+    assert report["replica"] == {"standbys (name client state sync lag_s)": [],
+                                 "replicas in recovery": {"db2": "unknown: the run failed there"}}
+    assert report["cache"] == {} and report["pgbouncer"] == {}
+    # Without a replica there is nothing to say about one.
+    assert sp.fleet_report(dict(FLEET, replicas=[]), plan, {})["replica"] == {}
