@@ -14,6 +14,20 @@ MARK = "Check mode: the preview changed nothing on the host"
 LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ p=\d+ u=\S+ n=\S+ [A-Z]+\| ?", re.M)
 
 
+def log_runs(log):
+    """The playbook runs in a log (ANSIBLE_LOG_PATH), oldest first: each run's lines, without their prefix. Ansible
+    writes each run's process id into the prefix of a message's first line; the lines after it without a prefix
+    are the rest of that message."""
+    runs, pid = {}, None
+    for line in log.splitlines():
+        match = re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ p=(\d+) ", line)
+        if match:
+            pid = match.group(1)
+        if pid is not None:
+            runs.setdefault(pid, []).append(LOG_PREFIX.sub("", line))
+    return ["\n".join(lines) for lines in runs.values()]
+
+
 def check_recaps(log):
     log = LOG_PREFIX.sub("", log)
     runs = []
@@ -33,20 +47,14 @@ def check_recaps(log):
     return runs
 
 
-def assert_check_runs(log_paths, expected=1):
-    """The preview before converge predicted changes on every host, the one after idempotence (where the scenario
-    runs one) none, and neither failed (each also proved the host unchanged, or it would have failed).
-    log_paths: the logs that hold the previews, oldest first."""
+def assert_check_runs(log_paths, expected=("change",)):
+    """The previews in the logs (oldest first) are those expected: "change" predicted a change on every host, "none"
+    on none (after idempotence), and none failed (each also proved the host unchanged, or it would have failed)."""
     runs = []
     for log_path in log_paths:
         with open(log_path, encoding="utf-8") as handle:
             runs += check_recaps(handle.read())
-    assert len(runs) == expected, "expected %d check runs (before converge, and after idempotence), found %d" % (
-        expected, len(runs))
-    if not runs:
-        return
-    before, after = runs[0], runs[1:]
-    assert before and all(r["failed"] == 0 and r["changed"] > 0 for r in before.values()), before
-    for later in after:
-        assert later.keys() == before.keys(), (before, later)
-        assert all(r["failed"] == 0 and r["changed"] == 0 for r in later.values()), later
+    assert len(runs) == len(expected), "expected the previews %s, found %d" % (" ".join(expected) or "(none)", len(runs))
+    for run, kind in zip(runs, expected):
+        assert run and run.keys() == runs[0].keys(), (runs[0], run)
+        assert all(r["failed"] == 0 and (r["changed"] > 0) == (kind == "change") for r in run.values()), (kind, run)
