@@ -45,8 +45,8 @@ def plan(hosts, target, stops=()):
 
     `upgrade` may also say `code_ready`: the host's steps all finished.
 
-    Returns {from, to, resume, done, needs_code (hosts whose steps must run: checkout not at the target, or steps
-    not all finished in the interrupted upgrade), problems}.
+    Returns {from, to, resume, nothing_to_do (every host was at the target when planned), needs_code (hosts whose
+    steps must run: checkout not at the target, or steps not all finished in the interrupted upgrade), problems}.
     """
     problems = []
     if not isinstance(hosts, dict) or not hosts:
@@ -102,7 +102,7 @@ def plan(hosts, target, stops=()):
                         if version != wanted or (recorded and not ((hosts[host] or {}).get("upgrade") or {}).get("code_ready")))
     return {
         "from": _label(origin), "to": _label(wanted), "resume": bool(recorded),
-        "done": not needs_code and not recorded, "needs_code": needs_code, "problems": problems,
+        "nothing_to_do": not needs_code and not recorded, "needs_code": needs_code, "problems": problems,
     }
 
 

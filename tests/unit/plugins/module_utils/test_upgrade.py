@@ -16,19 +16,19 @@ def hosts(*versions, upgrade_to=None, upgrade_from=None):
 
 def test_a_plain_upgrade():
     out = upgrade.plan(hosts("4.5.0", "4.5.0"), "4.5.1", STOPS)
-    assert out == {"from": "4.5.0", "to": "4.5.1", "resume": False, "done": False, "needs_code": ["app1", "app2"],
+    assert out == {"from": "4.5.0", "to": "4.5.1", "resume": False, "nothing_to_do": False, "needs_code": ["app1", "app2"],
                    "problems": []}
 
 
 def test_a_rerun_after_success_has_nothing_to_do():
     out = upgrade.plan(hosts("4.5.1", "4.5.1"), "4.5.1", STOPS)
-    assert out["done"] and out["problems"] == [] and out["needs_code"] == []
+    assert out["nothing_to_do"] and out["problems"] == [] and out["needs_code"] == []
 
 
 @pytest.mark.parametrize("versions", [("4.5.1", "4.5.0"), ("4.5.1", "4.5.1"), ("4.5.0", "4.5.0")])
 def test_an_interrupted_upgrade_resumes_at_any_step(versions):
     out = upgrade.plan(hosts(*versions, upgrade_from="4.5.0", upgrade_to="4.5.1"), "4.5.1", STOPS)
-    assert out["problems"] == [] and out["resume"] and not out["done"] and out["from"] == "4.5.0"
+    assert out["problems"] == [] and out["resume"] and not out["nothing_to_do"] and out["from"] == "4.5.0"
 
 
 def test_hosts_that_disagree_without_an_upgrade_under_way_are_refused():
