@@ -14,12 +14,14 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok  # noqa: E402
-from split_layout import APPS, EPHEMERAL, PROJECT, SECRETS, VAULT, host, placement  # noqa: E402
+from split_layout import APPS, EPHEMERAL, PROJECT, SECRETS, VAULT, address, host, placement  # noqa: E402
 
 
 def scrape(h, port):
+    """The exporter's /metrics on the host's own address, where converge.yml has every exporter listen for db2's
+    Prometheus."""
     return run_ok(h, "python3 -c \"import urllib.request; print(urllib.request.urlopen("
-                     f"'http://127.0.0.1:{port}/metrics', timeout=5).read().decode())\"")
+                     f"'http://{address(h)}:{port}/metrics', timeout=5).read().decode())\"")
 
 
 def value(text, name):
@@ -34,7 +36,7 @@ def test_pgbouncer_exporter_reads_the_console_where_pgbouncer_runs():
     for name in where:
         h = host(name)
         assert run_ok(h, "systemctl is-active prometheus-pgbouncer-exporter").strip() == "active"
-        assert "127.0.0.1:9127 " in run_ok(h, "ss -ltnH")
+        assert f"{address(h)}:9127 " in run_ok(h, "ss -ltnH")
         metrics = scrape(h, 9127)
         assert value(metrics, "pgbouncer_up") == 1, f"the exporter on {name} cannot read PgBouncer"
         assert 'name="mastodon_production"' in metrics or 'database="mastodon_production"' in metrics
