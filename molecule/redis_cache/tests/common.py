@@ -123,7 +123,8 @@ def wait_active(host, unit, timeout=30):
 
 
 def converge_again(host, extra_vars, log_name, playbook=None):
-    """Run the scenario's converge.yml (or `playbook`) for this host with extra vars; returns (rc, output, changed)."""
+    """Run the scenario's converge.yml (or `playbook`) for this host (every host: None) with extra vars; returns
+    (rc, output, changed, log_path), changed being this host's (None for every host)."""
     log_path = os.path.join(EPHEMERAL, log_name)
     env = dict(os.environ)
     env["ANSIBLE_LOG_PATH"] = log_path
@@ -132,11 +133,15 @@ def converge_again(host, extra_vars, log_name, playbook=None):
     if os.path.exists(cfg):
         env["ANSIBLE_CONFIG"] = cfg
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(EPHEMERAL, "inventory")
-    name = host.backend.get_hostname()
-    cmd = ["ansible-playbook", "-v", "-i", inventory, "--limit", name, "-e", json.dumps(extra_vars),
+    limit = ["--limit", host.backend.get_hostname()] if host is not None else []
+    cmd = ["ansible-playbook", "-v", "-i", inventory, *limit, "-e", json.dumps(extra_vars),
            playbook or os.path.join(SCENARIO_DIR, "converge.yml")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     output = proc.stdout + proc.stderr
-    match = re.search(rf"^{re.escape(name)}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    changed = int(match.group(1)) if match else None
-    return proc.returncode, output, changed, log_path
+    return proc.returncode, output, changed_on(host, output) if host is not None else None, log_path
+
+
+def changed_on(host, output):
+    """The changed count of this host's line in the run's recap."""
+    match = re.search(rf"^{re.escape(host.backend.get_hostname())}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
+    return int(match.group(1)) if match else None

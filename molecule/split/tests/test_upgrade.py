@@ -25,10 +25,9 @@ import uuid
 
 import pytest
 
-# After round two only (side_effect moved PgBouncer to the application hosts; conftest.py collects this file then):
-# every test here runs after the round's other checks, in this file's order.
-ROUND_TWO_ONLY = True
-pytestmark = pytest.mark.changes_the_host
+# After round two only (side_effect moved PgBouncer to the application hosts; conftest.py deselects this file in round
+# one): every test here runs after the round's other checks, in this file's order.
+pytestmark = [pytest.mark.round_only(2), pytest.mark.changes_the_host]
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
 from testinfra_helpers import run_ok, wait_for  # noqa: E402

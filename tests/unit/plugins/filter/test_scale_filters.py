@@ -7,8 +7,8 @@ from ansible_collections.fediops.mastodon.plugins.filter import site_plan, web_p
 
 
 def test_filters_are_registered():
-    assert set(site_plan.FilterModule().filters()) == {"site_plan_input", "site_report", "site_report_lines",
-                                                    "fleet_connection_plan", "fleet_report"}
+    assert set(site_plan.FilterModule().filters()) == {
+        "site_plan_input", "site_report", "site_report_lines", "fleet_connection_plan", "fleet_report"}
     assert set(web_plan.FilterModule().filters()) == {"puma_defaults"}
 
 

@@ -374,8 +374,8 @@ def test_what_each_pgbouncer_is_given():
     assert out["hosts"]["db1"]["pgbouncer_server"] == {"postgresql_host": None, "runtime_databases": ["mastodon_replica"]}
     assert out["hosts"]["app1"]["pgbouncer_server"] is None and out["hosts"]["db2"]["pgbouncer_server"] is None
     out = fleet.layout(split(scale_pgbouncer_placement="app"))
-    assert out["hosts"]["app2"]["pgbouncer_server"] == {"postgresql_host": "10.0.0.1",
-                                                         "runtime_databases": ["mastodon_replica"]}
+    assert out["hosts"]["app2"]["pgbouncer_server"] == {
+        "postgresql_host": "10.0.0.1", "runtime_databases": ["mastodon_replica"]}
     assert out["hosts"]["db1"]["pgbouncer_server"] is None
     data = split(scale_pgbouncer_placement="app")
     data["hosts"]["app2"]["read_replica"] = {"fence": False}

@@ -114,7 +114,6 @@ def test_pgbouncer_on_every_app_host_counts_instances_and_the_busiest_host():
     assert "pgbouncer" not in sp.site_input(demands)
 
 
-
 # A fleet as fleet.layout() returns it, with only what the plan and the report read.
 FLEET = {"primary": "db1", "replicas": ["db2"], "demands": {"app1": ONE},
          "plan_input": {"web": ONE["web"], "sidekiq": ONE["sidekiq"], "streaming": ONE["streaming"]},
