@@ -55,10 +55,6 @@ def pgbench(host, args, port=6432):
             f"mastodon_production")
 
 
-def main_pid(host):
-    return run_ok(host, "systemctl show -p MainPID --value pgbouncer").strip()
-
-
 def processes(host):
     """How many PgBouncer processes this round runs."""
     return PROCESSES[auth_type(host)]

@@ -8,12 +8,12 @@ import sys
 
 from conftest import (
     ADMIN_PASSWORD, CONVERGE_LOG, ENV_FILE, INI, MAX_CLIENT_CONN, PASSWORDS, PROJECT_DIR, USERLIST,
-    admin, admin_sockets, ansible_playbook, auth_type, extra_units, main_pid, password, pgbench, processes, psql,
+    admin, admin_sockets, ansible_playbook, auth_type, extra_units, password, pgbench, processes, psql,
     restart_pgbouncer, run_ok,
 )
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-from testinfra_helpers import assert_no_secret_in_log  # noqa: E402
+from testinfra_helpers import assert_no_secret_in_log, main_pid  # noqa: E402
 
 SECRET_RE = {"md5": r"md5[0-9a-f]{32}", "scram-sha-256": r"SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+"}
 
@@ -159,7 +159,7 @@ def test_open_file_limit_covers_max_client_conn(host):
     assert MAX_CLIENT_CONN + 1 * (20 + 5) + 64 < expected
     for unit in ["pgbouncer"] + extra_units(host):
         assert run_ok(host, f"systemctl show -p LimitNOFILE --value {unit}").strip() == str(expected), unit
-    limits = host.file(f"/proc/{main_pid(host)}/limits").content_string
+    limits = host.file(f"/proc/{main_pid(host, 'pgbouncer')}/limits").content_string
     assert re.search(r"^Max open files\s+%d\s+%d" % (expected, expected), limits, re.M)
 
 
@@ -202,7 +202,7 @@ rm -f "$out"
 
 
 def test_reloads_under_writing_load_lose_nothing(host, pgbench_tables):
-    before = main_pid(host)
+    before = main_pid(host, "pgbouncer")
     extras_before = [(unit, extra_pid(host, unit), sighups(host, unit)) for unit in extra_units(host)]
     action = ("for i in 1 2 3 4; do systemctl reload pgbouncer; sleep 1; done; "
               f"PGPASSWORD={ADMIN_PASSWORD!r} psql -X -q -h 127.0.0.1 -p 6432 -U pgbouncer pgbouncer -c RELOAD")
@@ -212,7 +212,7 @@ def test_reloads_under_writing_load_lose_nothing(host, pgbench_tables):
     assert "number of failed transactions: 0 " in out, out
     assert "aborted" not in out, out
     assert int(re.search(r"number of transactions actually processed: (\d+)", out).group(1)) > 0
-    assert main_pid(host) == before, "a reload must keep the PgBouncer process"
+    assert main_pid(host, "pgbouncer") == before, "a reload must keep the PgBouncer process"
     for unit, pid, hups in extras_before:
         assert extra_pid(host, unit) == pid, f"{unit} was restarted by a reload"
         assert sighups(host, unit) > hups, f"{unit} was not reloaded with pgbouncer.service"
