@@ -1,6 +1,6 @@
 """molecule's check action ran converge.yml with --check before converge (molecule/site: prepare.yml previews the
-first run on the fresh host, then molecule previews converge's change; molecule/split previews nothing): molecule/shared/check_mode.yml proved each left every file and service process as
-it was.
+first run on the fresh host, then molecule previews converge's change; molecule/split previews nothing):
+molecule/shared/check_mode.yml proved each left every file and service process as it was.
 
 One file for every scenario: the base config's verifier adds it to each scenario's tests."""
 
