@@ -11,7 +11,7 @@ MARK = "Check mode: the preview changed nothing on the host"
 
 
 # ANSIBLE_LOG_PATH lines start with the time, process, user and level: "2026-12-01 15:43:28,033 p=1 u=root n=ansible INFO| ".
-LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ p=\d+ u=\S+ n=\S+ [A-Z]+\| ?", re.M)
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ p=(?P<pid>\d+) u=\S+ n=\S+ [A-Z]+\| ?", re.M)
 
 
 def log_runs(log):
@@ -20,11 +20,11 @@ def log_runs(log):
     are the rest of that message."""
     runs, pid = {}, None
     for line in log.splitlines():
-        match = re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ p=(\d+) ", line)
+        match = LOG_PREFIX.match(line)
         if match:
-            pid = match.group(1)
+            pid = match.group("pid")
         if pid is not None:
-            runs.setdefault(pid, []).append(LOG_PREFIX.sub("", line))
+            runs.setdefault(pid, []).append(line[match.end():] if match else line)
     return ["\n".join(lines) for lines in runs.values()]
 
 
