@@ -19,13 +19,11 @@ description:
 version_added: 0.1.0
 options:
   path:
-    description: The pg_hba.conf file (C(SHOW hba_file)); it must exist.
+    description: The pg_hba.conf file (C(SHOW hba_file)); it must exist. One of O(path) (with O(name)) and O(blocks) is required.
     type: path
-    required: true
   name:
     description: Name of the block in its markers, 1 to 40 lower-case letters, digits or C(_).
     type: str
-    required: true
   lines:
     description: The rules (and comments) of the block, one per item.
     type: list
@@ -45,6 +43,37 @@ options:
     choices: [hba, ident]
     default: hba
     version_added: 0.2.0
+  blocks:
+    description:
+      - Several blocks in one call (pg_ident.conf's map, then pg_hba.conf's rules), each with the suboptions O(path),
+        O(name), O(lines), O(state) and O(kind); instead of those options. Written and checked in order.
+    type: list
+    elements: dict
+    version_added: 0.3.0
+    suboptions:
+      path:
+        description: As O(path).
+        type: path
+        required: true
+      name:
+        description: As O(name).
+        type: str
+        required: true
+      lines:
+        description: As O(lines).
+        type: list
+        elements: str
+        default: []
+      state:
+        description: As O(state).
+        type: str
+        choices: [present, absent]
+        default: present
+      kind:
+        description: As O(kind).
+        type: str
+        choices: [hba, ident]
+        default: hba
   postgresql_port:
     description: Port of the cluster that reads this file; the check connects over its socket as C(postgres).
     type: int
@@ -80,6 +109,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_paths:
+  description: The files whose block changed (or would).
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.3.0
 checked:
   description: Whether PostgreSQL parsed the new file (false when it was unchanged, in check mode, or PostgreSQL was down).
   returned: always
@@ -115,38 +150,22 @@ def postgresql_errors(module, port, kind="hba"):
     return [line for line in out.splitlines() if line.strip()], True
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            name=dict(type="str", required=True),
-            lines=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            kind=dict(type="str", choices=["hba", "ident"], default="hba"),
-            postgresql_port=dict(type="int", default=5432),
-            check=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
+def apply_block(module, path, name, lines, state, kind, port, check):
+    """Write one block and have PostgreSQL check the file: (changed, checked, diff). A file it cannot read fails."""
     if not os.path.lexists(path):
         module.fail_json(msg="%s does not exist: is PostgreSQL installed, and is this its hba_file?" % path)
     try:
         before = read_text(path)
-        after = replace_block(before, module.params["name"], module.params["lines"],
-                              module.params["state"] == "present", module.params["kind"])
+        after = replace_block(before, name, lines, state == "present", kind)
     except (PgHbaError, TextFileError) as exc:
         module.fail_json(msg="%s left unchanged: %s" % (path, exc))
-    changed = after != before
-    result = dict(changed=changed, checked=False)
-    if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path, before=before, after=after)
-    if not changed or module.check_mode:
-        module.exit_json(**result)
-
+    diff = dict(before_header=path, after_header=path, before=before, after=after)
+    if after == before or module.check_mode:
+        return after != before, False, diff
     write_atomically(path, after)
-    if module.params["check"]:
-        errors, reachable = postgresql_errors(module, module.params["postgresql_port"], module.params["kind"])
+    checked = False
+    if check:
+        errors, reachable = postgresql_errors(module, port, kind)
         if not reachable:
             module.warn("PostgreSQL could not check %s (%s); it takes effect at the next reload" % (path, errors[0]))
         elif errors:
@@ -154,7 +173,45 @@ def main():
             module.fail_json(msg="PostgreSQL cannot read the new %s, so the old file was put back and nothing was "
                                  "reloaded: %s" % (path, "; ".join("line %s" % e for e in errors)), changed=False)
         else:
-            result["checked"] = True
+            checked = True
+    return True, checked, diff
+
+
+def main():
+    block = dict(
+        path=dict(type="path", required=True),
+        name=dict(type="str", required=True),
+        lines=dict(type="list", elements="str", default=[]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        kind=dict(type="str", choices=["hba", "ident"], default="hba"),
+    )
+    module = AnsibleModule(
+        argument_spec=dict(
+            dict((key, dict(spec, required=False)) for key, spec in block.items()),
+            blocks=dict(type="list", elements="dict", options=block),
+            postgresql_port=dict(type="int", default=5432),
+            check=dict(type="bool", default=True),
+        ),
+        required_one_of=[["path", "blocks"]],
+        mutually_exclusive=[["path", "blocks"], ["name", "blocks"]],
+        required_together=[["path", "name"]],
+        supports_check_mode=True,
+    )
+    p = module.params
+    blocks = p["blocks"] or [dict((key, p[key]) for key in block)]
+    result = dict(changed=False, checked=False, changed_paths=[])
+    diffs = []
+    for item in blocks:
+        changed, checked, diff = apply_block(module, item["path"], item["name"], item["lines"], item["state"],
+                                             item["kind"], p["postgresql_port"], p["check"])
+        if changed:
+            result["changed"] = True
+            result["changed_paths"].append(item["path"])
+            diffs.append(diff)
+        result["checked"] = result["checked"] or checked
+    if module._diff:
+        result["diff"] = diffs if p["blocks"] else diffs[0] if diffs else dict(
+            before_header=blocks[0]["path"], after_header=blocks[0]["path"], before="", after="")
     module.exit_json(**result)
 
 

@@ -44,6 +44,13 @@ options:
     elements: str
     default: []
     version_added: 0.2.0
+  missing_msg:
+    description:
+      - When set, every unit of O(start) must be installed before this call, also in check mode, as a unit the operator
+        installs (Mastodon's own C(mastodon-web.service)) must. A unit systemd has no file for fails the task with
+        this message after the unit's name and load state, before any file is written.
+    type: str
+    version_added: 0.3.0
   stop:
     description:
       - Unit names or patterns (C(mastodon-streaming@*.service)) that must neither run nor start at boot - stopped,
@@ -110,6 +117,54 @@ options:
     elements: str
     default: []
     version_added: 0.2.0
+  files:
+    description:
+      - Unit files this call writes before it acts, root's, atomically, in a folder that exists. A file it writes
+        counts as changed for the units that read it, so that writing a unit and running it is one module call.
+      - Never a secret - every local user reads unit files.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
+    suboptions:
+      path:
+        description: The file.
+        type: path
+        required: true
+      content:
+        description: Its whole text.
+        type: str
+        required: true
+      mode:
+        description: Its octal mode.
+        type: str
+        default: "0644"
+  dropins:
+    description:
+      - Drop-ins this call writes or removes before it acts, as M(fediops.mastodon.systemd_dropin) does (the same
+        writer). Every one is checked before any file is written.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
+    suboptions:
+      unit:
+        description: The unit, with its suffix.
+        type: str
+        required: true
+      name:
+        description: The drop-in's file name without V(.conf).
+        type: str
+        default: fediops
+      settings:
+        description: Sections and settings, as M(fediops.mastodon.systemd_dropin)'s O(fediops.mastodon.systemd_dropin#module:settings).
+        type: dict
+        default: {}
+      state:
+        description: Whether the drop-in should exist.
+        type: str
+        choices: [present, absent]
+        default: present
   state_dir:
     description: Where the start time and restart-only settings applied last are recorded, readable by root only.
     type: path
@@ -120,7 +175,8 @@ attributes:
   check_mode:
     details: Says what it would start, stop, restart or reload, and does nothing.
   diff_mode:
-    details: Nothing to show; the reasons say which file changed.
+    support: full
+    details: The text of each file of O(files) and O(dropins) before and after; the reasons say which file changed.
 author:
   - fediops maintainers (@fediops)
 """
@@ -185,6 +241,12 @@ reasons:
   description: Why, per unit; file names only, never a value.
   returned: always
   type: dict
+written:
+  description: The files of O(files) and O(dropins) whose text changed (or would), and the drop-ins removed.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.3.0
 daemon_reloaded:
   description: Whether systemd re-read its unit files first.
   returned: always
@@ -205,6 +267,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils import service_apply as logic
 from ansible_collections.fediops.mastodon.plugins.module_utils import text_file
+from ansible_collections.fediops.mastodon.plugins.module_utils import unit_files
+from ansible_collections.fediops.mastodon.plugins.module_utils.systemd_unit import DropinError
 
 
 def _show(module, names):
@@ -256,6 +320,31 @@ def _systemctl(module, verb, names, result):
                              **result)
 
 
+def _write(module, params, result):
+    """Write the files and drop-ins asked for; their paths go into result["written"], their diffs into result."""
+    for item in params["dropins"]:
+        try:
+            unit_files.check_dropin(item["unit"], item["name"], item["settings"], item["state"])
+        except DropinError as exc:
+            module.fail_json(msg="service_apply: %s" % exc)
+    diffs = []
+    for item in params["files"]:
+        changed, content_changed, diff = unit_files.apply_file(module, item["path"], item["content"], item["mode"])
+        result["changed"] = result["changed"] or changed
+        if content_changed:
+            result["written"].append(item["path"])
+            diffs.append(diff)
+    for item in params["dropins"]:
+        changed, dropin_changed, path, diff = unit_files.apply_dropin(module, item["unit"], item["name"], item["settings"],
+                                                                      item["state"])
+        result["changed"] = result["changed"] or changed
+        if dropin_changed:
+            result["written"].append(path)
+            diffs.append(diff)
+    if module._diff and diffs:
+        result["diff"] = diffs
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -273,6 +362,18 @@ def main():
             pending_done=dict(type="list", elements="str", default=[]),
             package_started=dict(type="list", elements="str", default=[]),
             state_dir=dict(type="path", default="/run/fediops/service_apply"),
+            missing_msg=dict(type="str"),
+            files=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                content=dict(type="str", required=True),
+                mode=dict(type="str", default="0644"),
+            )),
+            dropins=dict(type="list", elements="dict", default=[], options=dict(
+                unit=dict(type="str", required=True),
+                name=dict(type="str", default="fediops"),
+                settings=dict(type="dict", default={}),
+                state=dict(type="str", choices=["present", "absent"], default="present"),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -290,7 +391,19 @@ def main():
     check = module.check_mode
     start = list(dict.fromkeys(suffixed(params["start"])))
     result = dict(changed=False, started=[], enabled=[], stopped=[], disabled=[], restarted=[], reloaded=[], reasons={},
-                  daemon_reloaded=False)
+                  daemon_reloaded=False, written=[])
+    # Units the operator installs are looked at before anything changes.
+    if params["missing_msg"] and start:
+        for name, unit in zip(start, _show(module, start)):
+            if unit.get("LoadState") != "loaded":
+                module.fail_json(msg="service_apply: %s is %s: %s" % (name, unit.get("LoadState") or "not-found",
+                                                                      params["missing_msg"]), **result)
+    # The files first, every drop-in checked before one is written. systemd reads them at the daemon-reload below;
+    # in check mode they count as pending for the units that read them.
+    pending_files = list(params["pending_files"])
+    _write(module, params, result)
+    if result["written"]:
+        pending_files.extend(result["written"])
     done = list(params["pending_done"])
     stopped_before = logic.stopped_earlier(done) if check else set()
     # Check mode: a unit a package install of the run would bring and start, described as it would then be.
@@ -304,6 +417,9 @@ def main():
     running = [name for name in (_listed(module, patterns, "--state=active") if patterns else [])
                if name not in start and name not in stop and name not in stopped_before]
     names = list(dict.fromkeys(stop + start + running))
+    if result["written"] and not check:
+        module.run_command(["systemctl", "daemon-reload"], check_rc=True)
+        result["daemon_reloaded"] = True
     if not names:
         module.exit_json(**result)
 
@@ -318,7 +434,8 @@ def main():
             shown[name].get("LoadState") != "loaded" for name in start if name in shown):
         needs = any(unit.get("NeedDaemonReload") == "yes" for unit in shown.values())
         if not check:
-            module.run_command(["systemctl", "daemon-reload"], check_rc=True)
+            if not result["daemon_reloaded"]:
+                module.run_command(["systemctl", "daemon-reload"], check_rc=True)
             shown = dict(zip(names, _show(module, names)))
             needs = True
         result["daemon_reloaded"] = needs
@@ -385,7 +502,7 @@ def main():
 
     def decision(unit):
         record = _read_record(os.path.join(params["state_dir"], logic.record_name(unit["Id"])))
-        pending = [path for path in params["pending_files"] if "%s %s" % (unit["Id"], path) not in done]
+        pending = [path for path in pending_files if "%s %s" % (unit["Id"], path) not in done]
         action, reason = logic.decide(unit, mtimes, params["restart_files"], params["reload_files"],
                                       settings_file, settings_now, record, pending if check else ())
         return record, pending, action, reason

@@ -100,50 +100,10 @@ dropins:
   elements: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fediops.mastodon.plugins.module_utils.systemd_unit import DropinError, dropin_path, render_dropin
-from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError, read_text, write_atomically
-
-
-def _apply(module, unit, name, settings, state):
-    """Write or remove one drop-in: (changed, dropin_changed, path, diff)."""
-    try:
-        path = dropin_path(unit, name)
-        after = render_dropin(settings) if state == "present" else ""
-        before = read_text(path)
-    except (DropinError, TextFileError) as exc:
-        module.fail_json(msg=str(exc))
-    folder = os.path.dirname(path)
-    dropin_changed = before != after if state == "present" else os.path.lexists(path)
-    if state == "present":
-        changed = before != after
-        if changed and not module.check_mode:
-            if not os.path.isdir(folder):
-                os.mkdir(folder, 0o700)
-            write_atomically(path, after, mode=0o644, uid=0, gid=0)
-        # The folder as the file task of earlier releases kept it: root's, 0755.
-        if os.path.isdir(folder):
-            folder_args = module.load_file_common_arguments(dict(path=folder, owner="root", group="root", mode="0755"))
-            changed = module.set_fs_attributes_if_different(folder_args, changed)
-        if os.path.exists(path):
-            file_args = module.load_file_common_arguments(dict(path=path, owner="root", group="root", mode="0644"))
-            changed = module.set_fs_attributes_if_different(file_args, changed)
-    else:
-        changed = os.path.lexists(path)
-        left = [entry for entry in (os.listdir(folder) if os.path.isdir(folder) else [])
-                if entry != os.path.basename(path)]
-        if not module.check_mode:
-            if changed:
-                os.unlink(path)
-            if os.path.isdir(folder) and not left:
-                os.rmdir(folder)
-                changed = True
-        elif os.path.isdir(folder) and not left:
-            changed = True
-    return changed, dropin_changed, path, dict(before=before, after=after, before_header=path, after_header=path)
+from ansible_collections.fediops.mastodon.plugins.module_utils.systemd_unit import DropinError
+from ansible_collections.fediops.mastodon.plugins.module_utils.unit_files import apply_dropin, check_dropin
 
 
 def main():
@@ -169,15 +129,13 @@ def main():
     # Every drop-in is checked before the first is written: a bad one changes nothing.
     for item in wanted:
         try:
-            dropin_path(item["unit"], p["name"])
-            if item["state"] == "present":
-                render_dropin(item["settings"])
+            check_dropin(item["unit"], p["name"], item["settings"], item["state"])
         except DropinError as exc:
             module.fail_json(msg=str(exc))
     result = dict(changed=False, dropins=[])
     diffs = []
     for item in wanted:
-        changed, dropin_changed, path, diff = _apply(module, item["unit"], p["name"], item["settings"], item["state"])
+        changed, dropin_changed, path, diff = apply_dropin(module, item["unit"], p["name"], item["settings"], item["state"])
         result["changed"] = result["changed"] or changed
         result["dropins"].append(dict(unit=item["unit"], path=path, dropin_changed=dropin_changed))
         if diff["before"] != diff["after"]:

@@ -5,6 +5,8 @@ again), and the real run's order (stop, enable, start, restart)."""
 from __future__ import annotations
 
 import fnmatch
+import os
+import time
 
 import pytest
 
@@ -51,7 +53,9 @@ class FakeSystemd:
         for name in names:
             unit = self.unit(name) if verb != "daemon-reload" else None
             if verb in ("start", "restart"):
-                unit.update(ActiveState="active", ActiveEnterTimestamp="Tue 2026-12-01 15:00:00.000000 UTC")
+                # Now, as systemd records it: after every file written before the start.
+                unit.update(ActiveState="active",
+                            ActiveEnterTimestamp=time.strftime("%a %Y-%m-%d %H:%M:%S.999999 UTC", time.gmtime()))
             elif verb == "stop":
                 unit.update(ActiveState="inactive", ActiveEnterTimestamp="")
             elif verb == "enable":
@@ -172,3 +176,55 @@ def test_a_preview_names_the_stop_of_a_unit_its_package_would_start(systemd, run
     assert code == 0 and result["stopped"] == [unit] and result["disabled"] == [unit]
     code, result, _output = run_module(module, args(tmp_path, stop=[unit], _ansible_check_mode=True))
     assert code == 0 and not result["changed"]
+
+
+def test_a_unit_file_and_a_dropin_written_by_the_same_call_restart_the_unit_once(
+        systemd, run_module, tmp_path, monkeypatch):
+    """One call writes the template unit and a drop-in, then runs the unit: a preview names the restart for them;
+    the real run writes them, reloads systemd once, restarts on them; a rerun changes nothing."""
+    from ansible_collections.fediops.mastodon.plugins.module_utils import unit_files
+    monkeypatch.setattr(module.AnsibleModule, "set_fs_attributes_if_different", lambda self, args, changed: changed)
+    monkeypatch.setattr(unit_files, "write_atomically",
+                        lambda path, text, **_kw: open(path, "w", encoding="utf-8").write(text))
+    monkeypatch.setattr(unit_files, "dropin_path", lambda unit, name: str(tmp_path / (unit + ".d") / (name + ".conf")))
+    template = tmp_path / "mastodon-sidekiq@.service"
+    template.write_text("[Service]\nExecStart=old\n")
+    os.utime(template, (1764000000, 1764000000))  # older than the unit's start: only the call's own writes count
+    unit = "mastodon-sidekiq@push.service"
+    fake = systemd({unit: {"ActiveState": "active", "UnitFileState": "enabled", "ActiveEnterTimestamp": OLD,
+                           "FragmentPath": str(template)}})
+    call = dict(start=[unit], files=[{"path": str(template), "content": "[Service]\nExecStart=new\n"}],
+                dropins=[{"unit": unit, "name": "sidekiq-queues", "settings": {"Service": {"Environment": "DB_POOL=5"}}}])
+    code, result, _output = run_module(module, args(tmp_path, _ansible_check_mode=True, _ansible_diff=True, **call))
+    assert code == 0 and result["restarted"] == [unit] and fake.commands == []
+    assert result["written"] == [str(template), str(tmp_path / (unit + ".d") / "sidekiq-queues.conf")]
+    assert [d["after"] for d in result["diff"]][0] == "[Service]\nExecStart=new\n"
+    assert template.read_text() == "[Service]\nExecStart=old\n"
+    code, result, _output = run_module(module, args(tmp_path, **call))
+    assert code == 0 and result["daemon_reloaded"] and result["restarted"] == [unit]
+    assert fake.commands == ["daemon-reload", "restart " + unit]
+    assert template.read_text().endswith("ExecStart=new\n")
+    code, result, _output = run_module(module, args(tmp_path, **call))
+    assert code == 0 and not result["changed"] and result["written"] == [] and fake.commands[2:] == []
+
+
+def test_a_bad_dropin_writes_nothing(systemd, run_module, tmp_path):
+    systemd({})
+    target = tmp_path / "x.service"
+    code, result, _output = run_module(module, args(tmp_path, start=["x.service"],
+                                                    files=[{"path": str(target), "content": "[Unit]\n"}],
+                                                    dropins=[{"unit": "x.service", "settings": {"Bad Section": {}}}]))
+    assert code == 1 and "section" in result["msg"] and not target.exists()
+
+
+def test_a_unit_the_operator_installs_is_required_also_in_a_preview_before_its_dropin_is_written(
+        systemd, run_module, tmp_path, monkeypatch):
+    from ansible_collections.fediops.mastodon.plugins.module_utils import unit_files
+    monkeypatch.setattr(unit_files, "dropin_path", lambda unit, name: str(tmp_path / (unit + ".d") / (name + ".conf")))
+    systemd({})
+    for check in (True, False):
+        code, result, _output = run_module(module, args(
+            tmp_path, start=["mastodon-web.service"], missing_msg="set web_unit.", _ansible_check_mode=check,
+            dropins=[{"unit": "mastodon-web.service", "settings": {"Service": {"Environment": "X=1"}}}]))
+        assert code == 1 and result["msg"] == "service_apply: mastodon-web.service is not-found: set web_unit."
+        assert not (tmp_path / "mastodon-web.service.d").exists()

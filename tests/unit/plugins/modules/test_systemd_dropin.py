@@ -6,13 +6,14 @@ import os
 
 import pytest
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import unit_files
 from ansible_collections.fediops.mastodon.plugins.modules import systemd_dropin as module
 
 
 @pytest.fixture
 def unit_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(module, "dropin_path", lambda unit, name: str(tmp_path / (unit + ".d") / (name + ".conf")))
-    monkeypatch.setattr(module, "write_atomically",
+    monkeypatch.setattr(unit_files, "dropin_path", lambda unit, name: str(tmp_path / (unit + ".d") / (name + ".conf")))
+    monkeypatch.setattr(unit_files, "write_atomically",
                         lambda path, text, **_kw: open(path, "w", encoding="utf-8").write(text))
     return tmp_path / "pgbouncer.service.d"
 
@@ -49,8 +50,8 @@ def test_a_bad_setting_fails_before_any_write(unit_dir, run_module):
 
 
 def test_several_dropins_in_one_call_and_a_bad_one_writes_none(tmp_path, monkeypatch, run_module):
-    monkeypatch.setattr(module, "dropin_path", lambda unit, name: str(tmp_path / (unit + ".d") / (name + ".conf")))
-    monkeypatch.setattr(module, "write_atomically",
+    monkeypatch.setattr(unit_files, "dropin_path", lambda unit, name: str(tmp_path / (unit + ".d") / (name + ".conf")))
+    monkeypatch.setattr(unit_files, "write_atomically",
                         lambda path, text, **_kw: open(path, "w", encoding="utf-8").write(text))
     monkeypatch.setattr(module.AnsibleModule, "set_fs_attributes_if_different", lambda self, args, changed: changed)
     dropins = [{"unit": "a@1.service", "settings": {"Service": {"Environment": "X=1"}}},
