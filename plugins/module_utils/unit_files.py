@@ -11,10 +11,11 @@ read by every local user: never a secret.
 from __future__ import annotations
 
 import os
+import secrets
 
 from ansible_collections.fediops.mastodon.plugins.module_utils.systemd_unit import DropinError, dropin_path, render_dropin
-from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (TextFileError, octal_mode, read_text,
-                                                                                 write_atomically)
+from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (TextFileError, group_id, octal_mode,
+                                                                                 read_text, user_id, write_atomically)
 
 
 def check_dropin(unit, name, settings, state):
@@ -60,20 +61,42 @@ def apply_dropin(module, unit, name, settings, state):
     return changed, dropin_changed, path, dict(before=before, after=after, before_header=path, after_header=path)
 
 
-def apply_file(module, path, text, mode="0644"):
-    """Write one root-owned file (a unit file) with `text`: (changed, content_changed, diff). Its folder must exist."""
+def validate_text(module, path, text, command):
+    """Run `command` (%s: a temporary copy of `text`) before `path` is replaced; a refusal fails the module with the
+    command's own words and `refused`, and nothing is written."""
+    if "%s" not in command:
+        module.fail_json(msg="%s: validate must hold %%s, where the candidate file goes" % path)
+    # In the module's own temporary folder (root's), through the one writer.
+    candidate = os.path.join(module.tmpdir, "fediops-candidate-%s" % secrets.token_hex(8))
+    try:
+        write_atomically(candidate, text, mode=0o600)
+        rc, out, err = module.run_command(command % candidate)
+    finally:
+        if os.path.lexists(candidate):
+            os.unlink(candidate)
+    if rc != 0:
+        module.fail_json(msg="%s was left as it is: its check refused the new text: %s" % (path, (err or out).strip()),
+                         refused=path, stderr=err, stdout=out, rc=rc)
+
+
+def apply_file(module, path, text, mode="0644", owner="root", group="root"):
+    """Write one file (a unit file, or a file a unit reads) with `text`: (changed, content_changed, diff). Its folder
+    must exist."""
     bits = octal_mode(mode)
     if bits is None:
         module.fail_json(msg="%s: mode %r is not an octal mode such as 0644" % (path, mode))
+    uid, gid = user_id(owner), group_id(group)
+    if uid is None or gid is None:
+        module.fail_json(msg="%s: owner %r or group %r is not known on this host" % (path, owner, group))
     try:
         before = read_text(path)
         content_changed = before != text or not os.path.lexists(path)
         if content_changed and not module.check_mode:
-            write_atomically(path, text, mode=bits, uid=0, gid=0)
+            write_atomically(path, text, mode=bits, uid=uid, gid=gid)
     except TextFileError as exc:
         module.fail_json(msg=str(exc))
     changed = content_changed
     if os.path.exists(path):
-        file_args = module.load_file_common_arguments(dict(path=path, owner="root", group="root", mode=mode))
+        file_args = module.load_file_common_arguments(dict(path=path, owner=owner, group=group, mode=mode))
         changed = module.set_fs_attributes_if_different(file_args, changed)
     return changed, content_changed, dict(before=before, after=text, before_header=path, after_header=path)

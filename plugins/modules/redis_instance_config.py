@@ -69,6 +69,13 @@ options:
     description: The instance's C(requirepass); empty for none. Never logged.
     type: str
     default: ""
+  package:
+    description:
+      - The Debian package that brings the server. When it is not installed, the module does nothing and returns
+        RV(installed) false, so that the package is installed (and its default instance turned off) first and the
+        module runs again; a run where it is installed needs no package task at all.
+    type: str
+    version_added: 0.3.0
 extends_documentation_fragment:
   - fediops.mastodon.attributes
 attributes:
@@ -113,6 +120,11 @@ restart_required:
   description: A changed setting applies only when the instance starts.
   returned: always
   type: bool
+installed:
+  description: Whether O(package) is installed (always true without O(package)); when false, nothing was done.
+  returned: always
+  type: bool
+  version_added: 0.3.0
 """
 
 import os
@@ -142,10 +154,15 @@ def main():
             maxmemory_policy=dict(type="str"),
             settings=dict(type="dict", default={}),
             password=dict(type="str", default="", no_log=True),
+            package=dict(type="str"),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    if p["package"]:
+        _rc, status, _err = module.run_command(["dpkg-query", "-W", "-f=${db:Status-Status}", p["package"]])
+        if status.strip() != "installed":
+            module.exit_json(changed=False, differ=[], live=[], restart_required=False, installed=False)
     paths = server_paths(p["server"], p["instance_name"])
     main_pairs = directives(p)
     secret_pairs = secret_directives(p["password"])
@@ -160,7 +177,7 @@ def main():
         module.fail_json(msg=str(exc))
     current = parse_conf([now[paths["conf"]], now[paths["secret_conf"]]])
     decided = plan(current, main_pairs, secret_pairs)
-    result = dict(changed=False, differ=decided["differ"], live=[], restart_required=bool(decided["restart"]))
+    result = dict(changed=False, differ=decided["differ"], live=[], restart_required=bool(decided["restart"]), installed=True)
 
     # Live changes only to an instance that runs on this file, and only when no change needs a start:
     # then the restart applies everything at once. The running server still has the old file's password.

@@ -121,7 +121,7 @@ options:
     description:
       - Unit files this call writes before it acts, root's, atomically, in a folder that exists. A file it writes
         counts as changed for the units that read it, so that writing a unit and running it is one module call.
-      - Never a secret - every local user reads unit files.
+      - Never a secret - every local user reads unit files, and the diff shows the text.
     type: list
     elements: dict
     default: []
@@ -139,6 +139,20 @@ options:
         description: Its octal mode.
         type: str
         default: "0644"
+      owner:
+        description: Its owner.
+        type: str
+        default: root
+      group:
+        description: Its group.
+        type: str
+        default: root
+      validate:
+        description:
+          - A command that must accept the new text before the file is replaced, C(%s) standing for a temporary copy
+            (as C(ansible.builtin.copy)'s). Run before any file of the call is written; a refusal fails the task with
+            the command's output and RV(refused), and writes nothing. Not run in check mode.
+        type: str
   dropins:
     description:
       - Drop-ins this call writes or removes before it acts, as M(fediops.mastodon.systemd_dropin) does (the same
@@ -241,6 +255,11 @@ reasons:
   description: Why, per unit; file names only, never a value.
   returned: always
   type: dict
+refused:
+  description: On failure, the file of O(files) whose O(files[].validate) refused its new text.
+  returned: when a check refused a file
+  type: str
+  version_added: 0.3.0
 written:
   description: The files of O(files) and O(dropins) whose text changed (or would), and the drop-ins removed.
   returned: always
@@ -327,9 +346,19 @@ def _write(module, params, result):
             unit_files.check_dropin(item["unit"], item["name"], item["settings"], item["state"])
         except DropinError as exc:
             module.fail_json(msg="service_apply: %s" % exc)
+    # Every new text its check accepts before the first file is written.
+    for item in params["files"]:
+        if item["validate"] and not module.check_mode:
+            try:
+                same = text_file.read_text(item["path"]) == item["content"]
+            except text_file.TextFileError as exc:
+                module.fail_json(msg="service_apply: %s" % exc)
+            if not same:
+                unit_files.validate_text(module, item["path"], item["content"], item["validate"])
     diffs = []
     for item in params["files"]:
-        changed, content_changed, diff = unit_files.apply_file(module, item["path"], item["content"], item["mode"])
+        changed, content_changed, diff = unit_files.apply_file(module, item["path"], item["content"], item["mode"],
+                                                               item["owner"], item["group"])
         result["changed"] = result["changed"] or changed
         if content_changed:
             result["written"].append(item["path"])
@@ -367,6 +396,9 @@ def main():
                 path=dict(type="path", required=True),
                 content=dict(type="str", required=True),
                 mode=dict(type="str", default="0644"),
+                owner=dict(type="str", default="root"),
+                group=dict(type="str", default="root"),
+                validate=dict(type="str"),
             )),
             dropins=dict(type="list", elements="dict", default=[], options=dict(
                 unit=dict(type="str", required=True),

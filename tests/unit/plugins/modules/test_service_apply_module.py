@@ -228,3 +228,31 @@ def test_a_unit_the_operator_installs_is_required_also_in_a_preview_before_its_d
             dropins=[{"unit": "mastodon-web.service", "settings": {"Service": {"Environment": "X=1"}}}]))
         assert code == 1 and result["msg"] == "service_apply: mastodon-web.service is not-found: set web_unit."
         assert not (tmp_path / "mastodon-web.service.d").exists()
+
+
+def test_a_file_its_check_refuses_is_left_as_it_is_and_nothing_else_is_written(
+        systemd, run_module, tmp_path, monkeypatch):
+    from ansible_collections.fediops.mastodon.plugins.module_utils import unit_files
+    monkeypatch.setattr(module.AnsibleModule, "set_fs_attributes_if_different", lambda self, args, changed: changed)
+    monkeypatch.setattr(unit_files, "write_atomically",
+                        lambda path, text, **_kw: open(path, "w", encoding="utf-8").write(text))
+    monkeypatch.setattr(unit_files, "dropin_path", lambda unit, name: str(tmp_path / (unit + ".d") / (name + ".conf")))
+    monkeypatch.setattr(module.AnsibleModule, "tmpdir", str(tmp_path), raising=False)
+    ini = tmp_path / "pgbouncer.ini"
+    ini.write_text("[pgbouncer]\nlisten_port = 6432\n")
+    fake = systemd({})
+    real_run = fake.run
+
+    def run(argv, **kwargs):
+        if isinstance(argv, str):  # the check: it refuses a file that names port 1
+            return (1, "", "cannot listen on port 1\n") if "= 1\n" in open(argv.split()[-1]).read() else (0, "", "")
+        return real_run(argv, **kwargs)
+    monkeypatch.setattr(module.AnsibleModule, "run_command", lambda self, argv, **kw: run(argv, **kw))
+    dropin = [{"unit": "pgbouncer.service", "name": "fediops-limits", "settings": {"Service": {"LimitNOFILE": 4096}}}]
+    code, result, _output = run_module(module, args(tmp_path, files=[
+        {"path": str(ini), "content": "[pgbouncer]\nlisten_port = 1\n", "validate": "check %s"}], dropins=dropin))
+    assert code == 1 and result["refused"] == str(ini) and "cannot listen on port 1" in result["msg"]
+    assert ini.read_text().endswith("= 6432\n") and not (tmp_path / "pgbouncer.service.d").exists()
+    code, result, _output = run_module(module, args(tmp_path, files=[
+        {"path": str(ini), "content": "[pgbouncer]\nlisten_port = 6433\n", "validate": "check %s"}], dropins=dropin))
+    assert code == 0 and ini.read_text().endswith("= 6433\n") and (tmp_path / "pgbouncer.service.d").exists()
