@@ -777,17 +777,27 @@ def render_secret_conf(secret_pairs, managed_by=DEFAULT_MANAGER):
         "".join("%s %s\n" % (name, value) for name, value in secret_pairs)
 
 
-def sync_live(run, argv, main_pairs, secret_pairs, check_mode=False):
+# What a report of the instance shows (fediops.mastodon.scale's "Cache instance"): never requirepass.
+REPORTED_SETTINGS = ("maxmemory", "maxmemory-policy")
+
+
+def sync_live(run, argv, main_pairs, secret_pairs, check_mode=False, seen=None):
     """Make the running server's live settings match: CONFIG GET, then CONFIG SET of what differs.
 
     `run(argv, data)` runs redis-cli (authenticated by the caller) and returns (rc, stdout, stderr).
     Returns the names that differed (set unless `check_mode`); raises RedisInstanceError on a failure.
+    A `seen` dict receives REPORTED_SETTINGS as CONFIG GET reports them once the run is done (in check mode,
+    as they are now), so that a report needs no second read of the server.
     """
     names = live_names(main_pairs, secret_pairs)
     rc, out, err = run(argv + ["CONFIG", "GET"] + names, None)
     if rc != 0:
         raise RedisInstanceError("CONFIG GET failed (%d): %s" % (rc, err.strip() or out.strip()))
-    changes = drift(parse_config_get(out), main_pairs, secret_pairs)
+    running = parse_config_get(out)
+    changes = drift(running, main_pairs, secret_pairs)
+    if seen is not None:
+        after = dict(running, **({} if check_mode else {n: normalize(n, v) for n, v in changes}))
+        seen.update((name, after[name]) for name in REPORTED_SETTINGS if name in after)
     differ = [name for name, _value in changes]
     if changes and not check_mode:
         rc, out, err = run(argv, set_commands(changes).rstrip("\n"))

@@ -135,12 +135,15 @@ def fleet_plan(fleet, live=None):
                                                            "superuser_reserved_connections": reserved}))
 
 
-def _cache_part(lines, port):
-    """What redis-cli CONFIG GET printed (name, value, name, value...) as a mapping, with the instance's port;
-    empty when the host read no cache instance."""
-    if lines is None:
+def _cache_part(read, port):
+    """What the host read of its cache instance, with the instance's port: the settings
+    fediops.mastodon.redis_instance_config returned, or what redis-cli CONFIG GET printed (name, value, name,
+    value...); empty when the host read no cache instance."""
+    if read is None:
         return {}
-    return dict(dict(zip(lines[0::2], lines[1::2])), port=int(port))
+    if isinstance(read, dict):
+        return dict(read, port=int(port))
+    return dict(dict(zip(read[0::2], read[1::2])), port=int(port))
 
 
 # What a database host that failed earlier in the run (and so adds nothing to the report) is reported as.
@@ -149,7 +152,7 @@ MISSING_PART = {"cache": {}, "standbys": [], "in_recovery": "unknown: the run fa
 
 def fleet_report(fleet, site_plan, parts):
     """site_report() of a fleet (fleet.layout()'s result) from what each host that reached the report read:
-    `parts` maps it to {cache (redis-cli's CONFIG GET lines, or None), cache_port, standbys (the primary's
+    `parts` maps it to {cache (the settings read, a mapping or redis-cli's CONFIG GET lines, or None), cache_port, standbys (the primary's
     pg_stat_replication rows), in_recovery (a replica's pg_is_in_recovery())}."""
     read = {host: {"cache": _cache_part(part.get("cache"), part.get("cache_port")),
                    "standbys": [" ".join(str(v) for v in row) for row in part.get("standbys") or []],

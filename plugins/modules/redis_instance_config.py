@@ -125,6 +125,16 @@ installed:
   returned: always
   type: bool
   version_added: 0.3.0
+ansible_facts:
+  description:
+    - C(fediops_redis_<purpose>), the instance's C(maxmemory) and C(maxmemory-policy) as the running server reports
+      them once the module is done (in check mode, as they are now), read by the same C(CONFIG GET) that compares
+      the live settings. Empty when the module did not read the server (it did not run, or a restart applies the
+      change). Never the password.
+  returned: always
+  type: dict
+  sample: {fediops_redis_cache: {maxmemory: "268435456", maxmemory-policy: allkeys-lru}}
+  version_added: 0.3.0
 """
 
 import os
@@ -162,7 +172,8 @@ def main():
     if p["package"]:
         _rc, status, _err = module.run_command(["dpkg-query", "-W", "-f=${db:Status-Status}", p["package"]])
         if status.strip() != "installed":
-            module.exit_json(changed=False, differ=[], live=[], restart_required=False, installed=False)
+            module.exit_json(changed=False, differ=[], live=[], restart_required=False, installed=False,
+                             ansible_facts={"fediops_redis_%s" % p["purpose"]: {}})
     paths = server_paths(p["server"], p["instance_name"])
     main_pairs = directives(p)
     secret_pairs = secret_directives(p["password"])
@@ -177,7 +188,10 @@ def main():
         module.fail_json(msg=str(exc))
     current = parse_conf([now[paths["conf"]], now[paths["secret_conf"]]])
     decided = plan(current, main_pairs, secret_pairs)
-    result = dict(changed=False, differ=decided["differ"], live=[], restart_required=bool(decided["restart"]), installed=True)
+    # Always returned, empty when the server was not read, so that no fact of an earlier run (a fact cache) stays.
+    seen = {}
+    result = dict(changed=False, differ=decided["differ"], live=[], restart_required=bool(decided["restart"]), installed=True,
+                  ansible_facts={"fediops_redis_%s" % p["purpose"]: seen})
 
     # Live changes only to an instance that runs on this file, and only when no change needs a start:
     # then the restart applies everything at once. The running server still has the old file's password.
@@ -191,7 +205,7 @@ def main():
 
         try:
             result["live"] = sync_live(run, [cli, "-h", admin_host(p["bind"]), "-p", str(p["port"])],
-                                       main_pairs, secret_pairs, module.check_mode)
+                                       main_pairs, secret_pairs, module.check_mode, seen)
         except RedisInstanceError as exc:
             module.fail_json(msg=str(exc), **result)
 

@@ -324,6 +324,16 @@ def test_sync_live_in_check_mode_only_reads():
     assert server.sent == []
 
 
+def test_sync_live_reports_the_memory_settings_as_the_server_has_them_after_the_run():
+    main = [["maxmemory", "2mb"], ["maxmemory-policy", "allkeys-lru"]]
+    for check_mode, maxmemory in ((False, "2097152"), (True, "1000")):
+        server = FakeServer({"maxmemory": "1000", "maxmemory-policy": "allkeys-lru", "requirepass": "pw"})
+        seen = {}
+        ri.sync_live(server, ["redis-cli"], main, ri.secret_directives("pw"), check_mode=check_mode, seen=seen)
+        # Never the password: only what a report shows.
+        assert seen == {"maxmemory": maxmemory, "maxmemory-policy": "allkeys-lru"}
+
+
 def test_sync_live_fails_on_a_refused_set():
     server = FakeServer({"maxmemory": "1000", "requirepass": ""}, answer="ERR no")
     with pytest.raises(ri.RedisInstanceError, match="CONFIG SET of maxmemory failed"):

@@ -159,6 +159,15 @@ def test_the_fleet_report_from_what_each_host_read():
                                              "replicas in recovery": {"db2": "t"}})
 
 
+def test_the_fleet_report_takes_the_settings_the_instance_module_read():
+    plan = sp.fleet_plan(FLEET, ["200", "3"])
+    read = {"maxmemory": "1073741824", "maxmemory-policy": "allkeys-lru"}
+    by_module = sp.fleet_report(FLEET, plan, {"app1": {"cache": read, "cache_port": "6380", "standbys": [], "in_recovery": ""}})
+    by_cli = sp.fleet_report(FLEET, plan, {"app1": {"cache": ["maxmemory", "1073741824", "maxmemory-policy", "allkeys-lru"],
+                                                    "cache_port": "6380", "standbys": [], "in_recovery": ""}})
+    assert by_module == by_cli and by_module["cache"] == {"app1": dict(read, port=6380)}
+
+
 def test_the_fleet_report_names_a_database_host_that_failed_earlier():
     plan = sp.fleet_plan(FLEET, ["200", "3"])
     fleet = dict(FLEET, pgbouncer={"enabled": False})
