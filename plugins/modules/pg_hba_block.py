@@ -82,6 +82,14 @@ options:
     description: Ask PostgreSQL to parse the new file, and put the old one back on an error.
     type: bool
     default: true
+  service:
+    description:
+      - Options of M(fediops.mastodon.service_apply), applied in the same call once the blocks are written, so that
+        writing the files and reloading PostgreSQL is one module call. The files this call changed count as pending
+        (O(fediops.mastodon.service_apply#module:pending_files)).
+      - Its results are returned in RV(service), its C(changed) counts in this module's.
+    type: dict
+    version_added: 0.3.0
 extends_documentation_fragment:
   - fediops.mastodon.attributes
 attributes:
@@ -119,12 +127,23 @@ checked:
   description: Whether PostgreSQL parsed the new file (false when it was unchanged, in check mode, or PostgreSQL was down).
   returned: always
   type: bool
+service:
+  description: What O(service) did, as M(fediops.mastodon.service_apply) returns it (C(reloaded), ...).
+  returned: when O(service) is given
+  type: dict
+  version_added: 0.3.0
+ansible_facts:
+  description: C(fediops_pending_done) in check mode with O(service), as M(fediops.mastodon.service_apply) returns it.
+  returned: check mode, with O(service)
+  type: dict
+  version_added: 0.3.0
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import service_run
 from ansible_collections.fediops.mastodon.plugins.module_utils.pg_hba import PgHbaError, replace_block
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import TextFileError, read_text, write_atomically
 
@@ -191,6 +210,7 @@ def main():
             blocks=dict(type="list", elements="dict", options=block),
             postgresql_port=dict(type="int", default=5432),
             check=dict(type="bool", default=True),
+            service=dict(type="dict"),
         ),
         required_one_of=[["path", "blocks"]],
         mutually_exclusive=[["path", "blocks"], ["name", "blocks"]],
@@ -198,6 +218,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    # A wrong `service` option stops the call before any file is written.
+    service = service_run.validated(module, p["service"]) if p["service"] is not None else None
     blocks = p["blocks"] or [dict((key, p[key]) for key in block)]
     result = dict(changed=False, checked=False, changed_paths=[])
     diffs = []
@@ -212,6 +234,13 @@ def main():
     if module._diff:
         result["diff"] = diffs if p["blocks"] else diffs[0] if diffs else dict(
             before_header=blocks[0]["path"], after_header=blocks[0]["path"], before="", after="")
+    if service is not None:
+        service["pending_files"] = service["pending_files"] + result["changed_paths"]
+        applied = service_run.run(module, service)
+        if "ansible_facts" in applied:
+            result["ansible_facts"] = applied.pop("ansible_facts")
+        result["changed"] = result["changed"] or applied.pop("changed")
+        result["service"] = applied
     module.exit_json(**result)
 
 

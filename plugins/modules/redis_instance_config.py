@@ -76,6 +76,15 @@ options:
         module runs again; a run where it is installed needs no package task at all.
     type: str
     version_added: 0.3.0
+  service:
+    description:
+      - Options of M(fediops.mastodon.service_apply), applied in the same call once the files are written (not when
+        O(package) is missing), so that writing and running the instance is one module call.
+      - The config file counts as pending (O(fediops.mastodon.service_apply#module:pending_files)) when this call
+        changed it; in check mode a changed setting Redis applies only at start names the restart it needs.
+      - Its results are returned in RV(service), its C(changed) counts in this module's.
+    type: dict
+    version_added: 0.3.0
 extends_documentation_fragment:
   - fediops.mastodon.attributes
 attributes:
@@ -125,8 +134,14 @@ installed:
   returned: always
   type: bool
   version_added: 0.3.0
+service:
+  description: What O(service) did, as M(fediops.mastodon.service_apply) returns it (C(started), C(restarted), ...).
+  returned: when O(service) is given and the server is installed
+  type: dict
+  version_added: 0.3.0
 ansible_facts:
   description:
+    - C(fediops_pending_done) in check mode with O(service), as M(fediops.mastodon.service_apply) returns it.
     - C(fediops_redis_<purpose>), the instance's C(maxmemory) and C(maxmemory-policy) as the running server reports
       them once the module is done (in check mode, as they are now), read by the same C(CONFIG GET) that compares
       the live settings. Empty when the module did not read the server (it did not run, or a restart applies the
@@ -144,6 +159,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils.redis_instance import (
     RedisInstanceError, admin_host, directives, parse_conf, plan, render_conf, render_secret_conf, secret_directives,
     server_paths, sync_live)
+from ansible_collections.fediops.mastodon.plugins.module_utils import service_run
 from ansible_collections.fediops.mastodon.plugins.module_utils.text_file import (
     TextFileError, group_id, read_text, user_id, write_atomically)
 
@@ -165,10 +181,13 @@ def main():
             settings=dict(type="dict", default={}),
             password=dict(type="str", default="", no_log=True),
             package=dict(type="str"),
+            service=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    # A wrong `service` option stops the call before anything is read or written.
+    service = service_run.validated(module, p["service"]) if p["service"] is not None else None
     if p["package"]:
         _rc, status, _err = module.run_command(["dpkg-query", "-W", "-f=${db:Status-Status}", p["package"]])
         if status.strip() != "installed":
@@ -239,6 +258,16 @@ def main():
                                                                mode=MODE))
             result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
     result["changed"] = result["changed"] or bool(result["live"])
+    if service is not None:
+        if result["changed"]:
+            service["pending_files"] = service["pending_files"] + [paths["conf"]]
+        # A preview wrote nothing: a changed setting that needs a start names the restart.
+        if module.check_mode and result["restart_required"]:
+            service["restart_files"] = service["restart_files"] + [paths["conf"]]
+        applied = service_run.run(module, service)
+        result["ansible_facts"].update(applied.pop("ansible_facts", {}))
+        result["changed"] = result["changed"] or applied.pop("changed")
+        result["service"] = applied
     module.exit_json(**result)
 
 

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import service_run
 from ansible_collections.fediops.mastodon.plugins.modules import service_apply as module
 
 OLD = "Tue 2026-12-01 14:00:00.000000 UTC"
@@ -70,7 +71,7 @@ def systemd(monkeypatch, tmp_path):
     def make(units, files=(), links=()):
         fake = FakeSystemd(units, files)
         monkeypatch.setattr(module.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run(argv, **kw))
-        monkeypatch.setattr(module, "_enabled_links", lambda: set(links))
+        monkeypatch.setattr(service_run, "_enabled_links", lambda: set(links))
         return fake
     return make
 
@@ -256,3 +257,34 @@ def test_a_file_its_check_refuses_is_left_as_it_is_and_nothing_else_is_written(
     code, result, _output = run_module(module, args(tmp_path, files=[
         {"path": str(ini), "content": "[pgbouncer]\nlisten_port = 6433\n", "validate": "check %s"}], dropins=dropin))
     assert code == 0 and ini.read_text().endswith("= 6433\n") and (tmp_path / "pgbouncer.service.d").exists()
+
+
+def test_a_writer_module_applies_its_service_in_the_same_call(systemd, run_module, tmp_path):
+    """pg_hba_block with `service`: the block is written and PostgreSQL reloaded for it in one module call; a preview
+    names the same reload; a rerun does neither; a bad `service` option fails before any write, naming it."""
+    from ansible_collections.fediops.mastodon.plugins.modules import pg_hba_block
+
+    unit = "postgresql@15-main.service"
+    fake = systemd({unit: {"ActiveState": "active", "UnitFileState": "enabled", "ActiveEnterTimestamp": OLD}})
+    hba = tmp_path / "pg_hba.conf"
+    hba.write_text("local all postgres peer\n")
+    hba_time = time.mktime(time.strptime("2026-11-30 12:00:00", "%Y-%m-%d %H:%M:%S"))
+    os.utime(hba, (hba_time, hba_time))
+    call = dict(path=str(hba), name="pgbouncer", lines=["host all all 127.0.0.1/32 md5"], check=False,
+                service=dict(units=[unit], reload_files=[str(hba)], state_dir=str(tmp_path / "state")))
+
+    code, result, _out = run_module(pg_hba_block, dict(call, _ansible_check_mode=True))
+    assert code == 0 and result["changed"] and result["service"]["reloaded"] == [unit]
+    assert "127.0.0.1/32" not in hba.read_text() and fake.commands == []
+
+    code, result, _out = run_module(pg_hba_block, call)
+    assert code == 0 and result["changed_paths"] == [str(hba)] and result["service"]["reloaded"] == [unit]
+    assert "127.0.0.1/32" in hba.read_text() and fake.commands == ["reload " + unit]
+
+    code, result, _out = run_module(pg_hba_block, call)
+    assert code == 0 and not result["changed"] and result["service"]["reloaded"] == [] and fake.commands == ["reload " + unit]
+
+    code, result, _out = run_module(pg_hba_block, dict(call, lines=["host all all ::1/128 md5"],
+                                                       service=dict(units=[unit], reload_file=[str(hba)])))
+    assert code == 1 and "service" in result["msg"] and "reload_file" in result["msg"]
+    assert "::1/128" not in hba.read_text()
