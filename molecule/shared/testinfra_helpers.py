@@ -99,7 +99,7 @@ def adhoc(host, module, args):
 def what_changed(output):
     """What a run of a playbook at -v changed, from its output or its log (ANSIBLE_LOG_PATH): the tasks that reported
     a change (a loop's too), and the units fediops.mastodon.service_apply started, stopped, restarted or reloaded
-    ("start UNIT", "stop UNIT", ...). A preview (--check) names exactly what the real run changes when both agree."""
+    ("start UNIT", "stop UNIT", ...), also through another module's `service` option. A preview (--check) names exactly what the real run changes when both agree."""
     tasks, units = set(), set()
     task = None
     for line in LOG_PREFIX.sub("", output).splitlines():
@@ -111,6 +111,8 @@ def what_changed(output):
         if match and task:
             tasks.add(task)
             result = json.loads(match.group(1)) if match.group(1) else {}
-            for done, verb in (("started", "start"), ("stopped", "stop"), ("restarted", "restart"), ("reloaded", "reload")):
-                units.update("%s %s" % (verb, unit) for unit in result.get(done, []))
+            # A module that writes files and runs their service in one call returns service_apply's result as `service`.
+            for part in (result, result.get("service") or {}):
+                for done, verb in (("started", "start"), ("stopped", "stop"), ("restarted", "restart"), ("reloaded", "reload")):
+                    units.update("%s %s" % (verb, unit) for unit in part.get(done, []))
     return tasks, units

@@ -69,6 +69,15 @@ options:
     description: Mode of the file.
     type: raw
     default: "0640"
+  service:
+    description:
+      - Options of M(fediops.mastodon.service_apply), applied in the same call once the file is written, so that
+        writing userlist.txt and pgbouncer.ini and reloading PgBouncer is one module call. The file counts as pending
+        (O(fediops.mastodon.service_apply#module:pending_files)) when this call changed it.
+      - Its results are returned in RV(service), its C(changed) counts in this module's; with diff mode, the diff is a
+        list, this file's first.
+    type: dict
+    version_added: 0.3.0
 extends_documentation_fragment:
   - fediops.mastodon.attributes
 attributes:
@@ -123,11 +132,22 @@ path:
   returned: always
   type: str
   sample: /etc/pgbouncer/userlist.txt
+service:
+  description: What O(service) did, as M(fediops.mastodon.service_apply) returns it (C(reloaded), C(written), ...).
+  returned: when O(service) is given
+  type: dict
+  version_added: 0.3.0
+ansible_facts:
+  description: C(fediops_pending_done) in check mode with O(service), as M(fediops.mastodon.service_apply) returns it.
+  returned: check mode, with O(service)
+  type: dict
+  version_added: 0.3.0
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fediops.mastodon.plugins.module_utils import service_run
 from ansible_collections.fediops.mastodon.plugins.module_utils.pg_secrets import (
     SecretError,
     mask_userlist,
@@ -153,10 +173,13 @@ def main():
             owner=dict(type="str", default="postgres"),
             group=dict(type="str", default="postgres"),
             mode=dict(type="raw", default="0640"),
+            service=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
     path = module.params["path"]
+    # A wrong `service` option stops the call before anything is written.
+    service = service_run.validated(module, module.params["service"]) if module.params["service"] is not None else None
     try:
         before = read_text(path)
     except TextFileError as exc:
@@ -194,6 +217,16 @@ def main():
         path=path, owner=module.params["owner"], group=module.params["group"], mode=module.params["mode"]))
     if os.path.exists(path):
         result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+    if service is not None:
+        if changed:
+            service["pending_files"] = service["pending_files"] + [path]
+        applied = service_run.run(module, service)
+        if "ansible_facts" in applied:
+            result["ansible_facts"] = applied.pop("ansible_facts")
+        if "diff" in applied:
+            result["diff"] = [result["diff"]] + applied.pop("diff") if "diff" in result else applied.pop("diff")
+        result["changed"] = result["changed"] or applied.pop("changed")
+        result["service"] = applied
     module.exit_json(**result)
 
 

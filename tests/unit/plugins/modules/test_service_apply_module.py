@@ -288,3 +288,25 @@ def test_a_writer_module_applies_its_service_in_the_same_call(systemd, run_modul
                                                        service=dict(units=[unit], reload_file=[str(hba)])))
     assert code == 1 and "service" in result["msg"] and "reload_file" in result["msg"]
     assert "::1/128" not in hba.read_text()
+
+
+def test_userlist_and_pgbouncer_ini_in_one_call_with_both_diffs(systemd, run_module, tmp_path):
+    """pgbouncer_userlist with `service`: userlist.txt, then pgbouncer.ini and PgBouncer's reload; a diff of each,
+    userlist.txt's first and masked."""
+    from ansible_collections.fediops.mastodon.plugins.modules import pgbouncer_userlist
+
+    unit = "pgbouncer.service"
+    fake = systemd({unit: {"ActiveState": "active", "UnitFileState": "enabled", "ActiveEnterTimestamp": OLD}})
+    userlist, ini = tmp_path / "userlist.txt", tmp_path / "pgbouncer.ini"
+    me = dict(owner=str(os.getuid()), group=str(os.getgid()))
+    call = dict(path=str(userlist), users=[{"name": "mastodon", "password": "pw-one"}], auth_type="md5", _ansible_diff=True,
+                owner=me["owner"], group=me["group"],
+                service=dict(files=[dict(path=str(ini), content="[pgbouncer]\n", **me)], start=[unit],
+                             reload_files=[str(ini), str(userlist)], state_dir=str(tmp_path / "state")))
+    code, result, out = run_module(pgbouncer_userlist, call)
+    assert code == 0 and result["changed"] and result["service"]["written"] == [str(ini)]
+    assert result["service"]["reloaded"] == [unit] and fake.commands[-1] == "reload " + unit
+    assert [d["after_header"] for d in result["diff"]] == [str(userlist), str(ini)] and "pw-one" not in out
+    done = list(fake.commands)
+    code, result, _out = run_module(pgbouncer_userlist, call)
+    assert code == 0 and not result["changed"] and fake.commands == done
