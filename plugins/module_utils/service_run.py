@@ -147,6 +147,25 @@ def validated(module, params, name="service"):
     return checked.validated_parameters
 
 
+def then(module, service, result, written=(), restart_files=()):
+    """A writer module's `service` option (validated() before the module wrote anything), run once its files are
+    written: `written`, the files it changed, count as pending (a preview predicts from them); `restart_files` are
+    added to the option's. Merges into the module's `result`: `changed`, the facts, a diff (a list, the module's
+    first), and what service_apply would return, under `service`."""
+    service = dict(service, pending_files=list(service["pending_files"]) + list(written),
+                   restart_files=list(service["restart_files"]) + list(restart_files))
+    applied = run(module, service)
+    result.setdefault("ansible_facts", {}).update(applied.pop("ansible_facts", {}))
+    if not result["ansible_facts"]:
+        del result["ansible_facts"]
+    if "diff" in applied:
+        mine = result.get("diff")
+        result["diff"] = ([mine] if isinstance(mine, dict) else mine or []) + applied.pop("diff")
+    result["changed"] = result["changed"] or applied.pop("changed")
+    result["service"] = applied
+    return result
+
+
 def run(module, params):
     """Do what service_apply's `params` ask on this host (check mode: say what it would do); returns the result,
     ansible_facts included, or fails through module.fail_json."""

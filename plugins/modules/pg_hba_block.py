@@ -82,16 +82,9 @@ options:
     description: Ask PostgreSQL to parse the new file, and put the old one back on an error.
     type: bool
     default: true
-  service:
-    description:
-      - Options of M(fediops.mastodon.service_apply), applied in the same call once the blocks are written, so that
-        writing the files and reloading PostgreSQL is one module call. The files this call changed count as pending
-        (O(fediops.mastodon.service_apply#module:pending_files)).
-      - Its results are returned in RV(service), its C(changed) counts in this module's.
-    type: dict
-    version_added: 0.3.0
 extends_documentation_fragment:
   - fediops.mastodon.attributes
+  - fediops.mastodon.service
 attributes:
   check_mode:
     details: Reports what would change without writing or asking PostgreSQL.
@@ -110,10 +103,15 @@ EXAMPLES = r"""
     lines:
       - host    replication    replicator    10.0.0.2/32    scram-sha-256
 
-- name: Reload PostgreSQL for the new lines
-  fediops.mastodon.service_apply:
-    units: [postgresql@15-main.service]
-    reload_files: [/etc/postgresql/15/main/pg_hba.conf]
+- name: The same, and reload PostgreSQL for the new lines in the same call
+  fediops.mastodon.pg_hba_block:
+    path: /etc/postgresql/15/main/pg_hba.conf
+    name: read_replica
+    lines:
+      - host    replication    replicator    10.0.0.2/32    scram-sha-256
+    service:
+      units: [postgresql@15-main.service]
+      reload_files: [/etc/postgresql/15/main/pg_hba.conf]
 """
 
 RETURN = r"""
@@ -130,11 +128,6 @@ checked:
 service:
   description: What O(service) did, as M(fediops.mastodon.service_apply) returns it (C(reloaded), ...).
   returned: when O(service) is given
-  type: dict
-  version_added: 0.3.0
-ansible_facts:
-  description: C(fediops_pending_done) in check mode with O(service), as M(fediops.mastodon.service_apply) returns it.
-  returned: check mode, with O(service)
   type: dict
   version_added: 0.3.0
 """
@@ -235,12 +228,7 @@ def main():
         result["diff"] = diffs if p["blocks"] else diffs[0] if diffs else dict(
             before_header=blocks[0]["path"], after_header=blocks[0]["path"], before="", after="")
     if service is not None:
-        service["pending_files"] = service["pending_files"] + result["changed_paths"]
-        applied = service_run.run(module, service)
-        if "ansible_facts" in applied:
-            result["ansible_facts"] = applied.pop("ansible_facts")
-        result["changed"] = result["changed"] or applied.pop("changed")
-        result["service"] = applied
+        service_run.then(module, service, result, written=result["changed_paths"])
     module.exit_json(**result)
 
 

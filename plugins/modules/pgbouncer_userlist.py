@@ -69,17 +69,9 @@ options:
     description: Mode of the file.
     type: raw
     default: "0640"
-  service:
-    description:
-      - Options of M(fediops.mastodon.service_apply), applied in the same call once the file is written, so that
-        writing userlist.txt and pgbouncer.ini and reloading PgBouncer is one module call. The file counts as pending
-        (O(fediops.mastodon.service_apply#module:pending_files)) when this call changed it.
-      - Its results are returned in RV(service), its C(changed) counts in this module's; with diff mode, the diff is a
-        list, this file's first.
-    type: dict
-    version_added: 0.3.0
 extends_documentation_fragment:
   - fediops.mastodon.attributes
+  - fediops.mastodon.service
 attributes:
   diff_mode:
     support: full
@@ -135,11 +127,6 @@ path:
 service:
   description: What O(service) did, as M(fediops.mastodon.service_apply) returns it (C(reloaded), C(written), ...).
   returned: when O(service) is given
-  type: dict
-  version_added: 0.3.0
-ansible_facts:
-  description: C(fediops_pending_done) in check mode with O(service), as M(fediops.mastodon.service_apply) returns it.
-  returned: check mode, with O(service)
   type: dict
   version_added: 0.3.0
 """
@@ -218,15 +205,7 @@ def main():
     if os.path.exists(path):
         result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
     if service is not None:
-        if changed:
-            service["pending_files"] = service["pending_files"] + [path]
-        applied = service_run.run(module, service)
-        if "ansible_facts" in applied:
-            result["ansible_facts"] = applied.pop("ansible_facts")
-        if "diff" in applied:
-            result["diff"] = [result["diff"]] + applied.pop("diff") if "diff" in result else applied.pop("diff")
-        result["changed"] = result["changed"] or applied.pop("changed")
-        result["service"] = applied
+        service_run.then(module, service, result, written=[path] if changed else [])
     module.exit_json(**result)
 
 

@@ -14,7 +14,7 @@ description:
     instance's own data directory (mode C(0750), the server's user's) when it is missing.
   - Returns RV(restart_required) when a changed setting applies only at start, as community.postgresql's
     C(postgresql_set) does. The restart itself is M(fediops.mastodon.service_apply)'s, from the settings the
-    instance started with.
+    instance started with: with O(service), in the same call (a preview then names the restart the change needs).
   - The password reaches redis-cli only through C(REDISCLI_AUTH) in the module's own environment, and its file
     is never shown in a diff.
   - This module was called C(fediops.mastodon.redis_cache_config), a name that still works (C(meta/runtime.yml)).
@@ -76,17 +76,9 @@ options:
         module runs again; a run where it is installed needs no package task at all.
     type: str
     version_added: 0.3.0
-  service:
-    description:
-      - Options of M(fediops.mastodon.service_apply), applied in the same call once the files are written (not when
-        O(package) is missing), so that writing and running the instance is one module call.
-      - The config file counts as pending (O(fediops.mastodon.service_apply#module:pending_files)) when this call
-        changed it; in check mode a changed setting Redis applies only at start names the restart it needs.
-      - Its results are returned in RV(service), its C(changed) counts in this module's.
-    type: dict
-    version_added: 0.3.0
 extends_documentation_fragment:
   - fediops.mastodon.attributes
+  - fediops.mastodon.service
 attributes:
   check_mode:
     details: Reads the files and the running settings (C(CONFIG GET)) and reports what would change.
@@ -259,15 +251,9 @@ def main():
             result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
     result["changed"] = result["changed"] or bool(result["live"])
     if service is not None:
-        if result["changed"]:
-            service["pending_files"] = service["pending_files"] + [paths["conf"]]
         # A preview wrote nothing: a changed setting that needs a start names the restart.
-        if module.check_mode and result["restart_required"]:
-            service["restart_files"] = service["restart_files"] + [paths["conf"]]
-        applied = service_run.run(module, service)
-        result["ansible_facts"].update(applied.pop("ansible_facts", {}))
-        result["changed"] = result["changed"] or applied.pop("changed")
-        result["service"] = applied
+        service_run.then(module, service, result, written=[paths["conf"]] if result["changed"] else [],
+                         restart_files=[paths["conf"]] if module.check_mode and result["restart_required"] else [])
     module.exit_json(**result)
 
 
