@@ -99,7 +99,8 @@ def adhoc(host, module, args):
 def what_changed(output):
     """What a run of a playbook at -v changed, from its output or its log (ANSIBLE_LOG_PATH): the tasks that reported
     a change (a loop's too), and the units fediops.mastodon.service_apply started, stopped, restarted or reloaded
-    ("start UNIT", "stop UNIT", ...), also through another module's `service` option. A preview (--check) names exactly what the real run changes when both agree."""
+    ("start UNIT", "stop UNIT", ...), also through another module's `service` option. A preview (--check) names
+    exactly what the real run changes when both agree."""
     tasks, units = set(), set()
     task = None
     for line in LOG_PREFIX.sub("", output).splitlines():

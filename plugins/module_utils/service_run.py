@@ -339,4 +339,3 @@ def run(module, params):
     if check:
         result["ansible_facts"] = dict(fediops_pending_done=done)
     return result
-

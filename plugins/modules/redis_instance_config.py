@@ -14,7 +14,7 @@ description:
     instance's own data directory (mode C(0750), the server's user's) when it is missing.
   - Returns RV(restart_required) when a changed setting applies only at start, as community.postgresql's
     C(postgresql_set) does. The restart itself is M(fediops.mastodon.service_apply)'s, from the settings the
-    instance started with: with O(service), in the same call (a preview then names the restart the change needs).
+    instance started with; with O(service), in the same call (a preview then names the restart the change needs).
   - The password reaches redis-cli only through C(REDISCLI_AUTH) in the module's own environment, and its file
     is never shown in a diff.
   - This module was called C(fediops.mastodon.redis_cache_config), a name that still works (C(meta/runtime.yml)).
