@@ -13,12 +13,16 @@ and ControlPersist, the transport operators use: openssh-server is installed in 
 role, DIR/<name>.yml a playbook applying it to `hosts: all`, and DIR/<name>.prepare.yml, when there, runs
 first and is not timed (their code is never committed here). A ratio is reported for our pgbouncer
 against DIR/pgbouncer.yml and our redis_cache against DIR/redis.yml.
+--baseline DIR runs the same targets from another checkout of this collection (a git worktree of an earlier commit)
+on identical containers, interleaved with ours, and reports each target's ratio to it: this machine's speed drifts by a
+third within an hour, and a ratio of two runs of one round does not.
 No-op runs are interleaved: every target is converged first, then each round runs one no-op of every target, so
 that a machine whose load changes during the run (other tests share it) weighs on ours and on the other roles
 alike. The 1-minute load average is recorded at the start of every run beside its time.
 Prints the figures and writes bench/results/converge.json (or --out).
 
   . scripts/env.sh && python bench/converge/run.py [--release bookworm] [--noops 3] [--transport ssh] [--only pgbouncer]
+      [--others DIR] [--baseline DIR]
 """
 
 import argparse
@@ -152,6 +156,22 @@ class Target:
         return result
 
 
+def baseline_collections(checkout, work):
+    """A collections folder where fediops.mastodon is `checkout` and every other collection is this run's own."""
+    ours = next(path for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if path)
+    folder = os.path.join(work, "baseline-collections", "ansible_collections")
+    os.makedirs(os.path.join(folder, "fediops"), exist_ok=True)
+    for namespace in os.listdir(os.path.join(ours, "ansible_collections")):
+        if namespace != "fediops":
+            os.symlink(os.path.join(ours, "ansible_collections", namespace), os.path.join(folder, namespace))
+    os.symlink(checkout, os.path.join(folder, "fediops", "mastodon"))
+    return os.path.dirname(folder)
+
+
+def git_describe(checkout):
+    return sh(["git", "-C", checkout, "log", "-1", "--format=%h %s"], check=False).stdout.strip()[:100]
+
+
 def measure(targets, release, transport, noops, work):
     """Converge every target, then run the no-ops in rounds, one of each target per round."""
     live = []
@@ -161,7 +181,7 @@ def measure(targets, release, transport, noops, work):
                 target.converge(release, transport, work)
                 live.append(target)
             except RuntimeError as exc:
-                if not target.label.startswith("other:"):
+                if not target.label.startswith(("other:", "baseline:")):
                     raise
                 # Another role failing here is a finding, not the end of the run.
                 print("%s failed: %s" % (target.label, str(exc)[-600:]), flush=True)
@@ -171,7 +191,7 @@ def measure(targets, release, transport, noops, work):
                 try:
                     target.noop()
                 except RuntimeError as exc:
-                    if not target.label.startswith("other:"):
+                    if not target.label.startswith(("other:", "baseline:")):
                         raise
                     target.error = str(exc)
     finally:
@@ -189,6 +209,7 @@ def main():
     parser.add_argument("--out", default="converge.json", help="file name in bench/results/")
     parser.add_argument("--only", action="append", choices=TARGETS, help="only these targets (repeatable)")
     parser.add_argument("--others", help="folder of other roles to run side by side (see the module docstring)")
+    parser.add_argument("--baseline", help="another checkout of this collection whose targets run side by side")
     opts = parser.parse_args()
     work = tempfile.mkdtemp(prefix="fediops-bench-converge-")
     env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(TOP, "roles"), ANSIBLE_PIPELINING="True",
@@ -198,6 +219,12 @@ def main():
     try:
         for transport in transports:
             targets = [Target(target, os.path.join(HERE, "%s.yml" % target), env) for target in opts.only or TARGETS]
+            if opts.baseline:
+                baseline_env = dict(env, ANSIBLE_ROLES_PATH=os.path.join(os.path.abspath(opts.baseline), "roles"),
+                                    ANSIBLE_COLLECTIONS_PATH=baseline_collections(os.path.abspath(opts.baseline), work))
+                targets += [Target("baseline:" + target, os.path.join(os.path.abspath(opts.baseline), "bench", "converge",
+                                                                         "%s.yml" % target), baseline_env)
+                            for target in opts.only or TARGETS]
             if opts.others:
                 others_env = dict(env, ANSIBLE_ROLES_PATH=os.path.abspath(opts.others))
                 for playbook in sorted(glob.glob(os.path.join(os.path.abspath(opts.others), "*.yml"))):
@@ -222,6 +249,13 @@ def main():
                 ratios[key] = round(result["noop_seconds_median"] / other["noop_seconds_median"], 2)
                 # Round by round: the two runs of a round met the same load.
                 ratios[key + "_by_round"] = [round(a / b, 2) for a, b in zip(result["noop_seconds"], other["noop_seconds"])]
+        if ("baseline:" + target, transport) in ours and not target.startswith(("other:", "baseline:")):
+            other = ours[("baseline:" + target, transport)]
+            key = "%s_noop_vs_baseline_%s" % (target, transport)
+            ratios[key] = round(result["noop_seconds_median"] / other["noop_seconds_median"], 2)
+            ratios[key + "_by_round"] = [round(a / b, 2) for a, b in zip(result["noop_seconds"], other["noop_seconds"])]
+    if opts.baseline:
+        ratios["baseline"] = git_describe(os.path.abspath(opts.baseline))
     out = {"benchmark": "converge", "date": datetime.date.today().isoformat(), "release": opts.release,
            "cpus": os.cpu_count(), "noops": opts.noops, "interleaved": True, "results": results, "ratios": ratios}
     os.makedirs(os.path.join(TOP, "bench", "results"), exist_ok=True)
