@@ -220,10 +220,11 @@ def main():
         for transport in transports:
             targets = [Target(target, os.path.join(HERE, "%s.yml" % target), env) for target in opts.only or TARGETS]
             if opts.baseline:
-                baseline_env = dict(env, ANSIBLE_ROLES_PATH=os.path.join(os.path.abspath(opts.baseline), "roles"),
-                                    ANSIBLE_COLLECTIONS_PATH=baseline_collections(os.path.abspath(opts.baseline), work))
-                targets += [Target("baseline:" + target, os.path.join(os.path.abspath(opts.baseline), "bench", "converge",
-                                                                         "%s.yml" % target), baseline_env)
+                baseline = os.path.abspath(opts.baseline)
+                baseline_env = dict(env, ANSIBLE_ROLES_PATH=os.path.join(baseline, "roles"),
+                                    ANSIBLE_COLLECTIONS_PATH=baseline_collections(baseline, work))
+                targets += [Target("baseline:" + target, os.path.join(baseline, "bench", "converge", "%s.yml" % target),
+                                   baseline_env)
                             for target in opts.only or TARGETS]
             if opts.others:
                 others_env = dict(env, ANSIBLE_ROLES_PATH=os.path.abspath(opts.others))
